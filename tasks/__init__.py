@@ -1,0 +1,1 @@
+"""Celery tasks, thin: turn primitives into domain inputs, call worker/ or compliance/."""

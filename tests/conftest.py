@@ -1,0 +1,137 @@
+"""Test harness: real Postgres and Redis, a fresh database per run built by the migrations.
+
+- ``db_session``: unit/integration tests; everything runs inside an outer transaction that
+  is rolled back, so code under test may commit and still leaves nothing behind.
+- ``clean_db``: end-to-end tests whose real processes commit for real; tables are
+  truncated afterwards.
+- ``worker_proc`` / ``beat_proc`` / ``receiver``: real celery and uvicorn processes.
+"""
+
+from __future__ import annotations
+
+# The environment must be set before anything imports worker.settings.
+from tests.support import env as test_env
+
+_REDIS_DB = test_env.claim_redis_db()
+TEST_ENV = test_env.configure_environment(_REDIS_DB)
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+import redis  # noqa: E402
+from sqlalchemy import Connection, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from tests.support import processes  # noqa: E402
+from worker import migrate  # noqa: E402
+from worker.db import engine, reset_engine  # noqa: E402
+from worker.models.base import SCHEMAS  # noqa: E402
+
+
+def _admin_exec(sql: str) -> None:
+    with psycopg.connect(test_env.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> Iterator[str]:
+    """Create this run's database, migrate it to head, drop it at the end."""
+    _admin_exec(f'CREATE DATABASE "{test_env.DB_NAME}"')
+    url = TEST_ENV["DATABASE_URL"]
+    try:
+        migrate.upgrade("head", url)
+        yield url
+    finally:
+        reset_engine()
+        _admin_exec(f'DROP DATABASE IF EXISTS "{test_env.DB_NAME}" WITH (FORCE)')
+        test_env.release_redis_db(_REDIS_DB)
+
+
+@pytest.fixture
+def db_connection(database: str) -> Iterator[Connection]:
+    conn = engine().connect()
+    trans = conn.begin()
+    try:
+        yield conn
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def db_session(db_connection: Connection) -> Iterator[Session]:
+    """A session whose commits become savepoints of an outer, rolled-back transaction."""
+    session = Session(bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def truncate_all() -> None:
+    """Empty every application table (triggers off: the ledger refuses TRUNCATE)."""
+    eng = engine()
+    with eng.begin() as conn:
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                    "WHERE schemaname = ANY(:schemas) AND tablename <> 'alembic_version'"
+                ),
+                {"schemas": [*SCHEMAS, "public"]},
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+
+
+@pytest.fixture
+def clean_db(database: str) -> Iterator[str]:
+    truncate_all()
+    yield database
+    truncate_all()
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(TEST_ENV["REDIS_URL"])
+
+
+@pytest.fixture
+def clean_redis(redis_client: redis.Redis) -> Iterator[redis.Redis]:
+    redis_client.flushdb()
+    yield redis_client
+    redis_client.flushdb()
+
+
+@pytest.fixture
+def proc_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "procs"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def worker_proc(clean_db: str, clean_redis: redis.Redis, proc_dir: Path) -> Iterator[processes.Proc]:
+    proc = processes.start_worker(proc_dir)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def beat_proc(clean_db: str, proc_dir: Path) -> Iterator[processes.Proc]:
+    proc = processes.start_beat(proc_dir)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def receiver(clean_db: str, proc_dir: Path) -> Iterator[str]:
+    """Base URL of a real uvicorn receiver process."""
+    proc, base = processes.start_receiver(proc_dir)
+    yield base
+    proc.stop()

@@ -1,0 +1,42 @@
+"""Tasks registered in a transaction are published only if it commits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from worker.db import session_scope
+from worker.enqueue import enqueue_after_commit
+
+
+def _queued(client: redis.Redis) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in client.lrange("msgworker", 0, -1)]
+
+
+def _task_names(client: redis.Redis) -> list[str]:
+    return [str(m["headers"]["task"]) for m in _queued(client)]  # type: ignore[index]
+
+
+def test_rolled_back_transaction_publishes_nothing(clean_redis: redis.Redis) -> None:
+    """An exception inside the scope rolls back and the registered task never reaches Redis."""
+
+    def run() -> None:
+        with session_scope() as session:
+            session.execute(text("SELECT 1"))
+            enqueue_after_commit(session, "tasks.maintenance.ping", token="rolled-back")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run()
+    assert _task_names(clean_redis) == []
+
+
+def test_committed_transaction_publishes_once(clean_redis: redis.Redis) -> None:
+    """A committed scope publishes each registered task exactly once, after the commit."""
+    with session_scope() as session:
+        enqueue_after_commit(session, "tasks.maintenance.ping", token="committed")
+        assert _task_names(clean_redis) == []  # not before commit
+    assert _task_names(clean_redis) == ["tasks.maintenance.ping"]

@@ -1,0 +1,76 @@
+"""The migration history builds, tears down and rebuilds an empty database."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from tests.support import env as test_env
+from worker import migrate
+from worker.models import Base
+
+
+@pytest.fixture
+def empty_db_url() -> str:
+    name = f"msgworker_mig_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(test_env.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(test_env.PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def _tables(url: str) -> set[str]:
+    eng = create_engine(url)
+    try:
+        insp = inspect(eng)
+        return {
+            f"{s}.{t}"
+            for s in ("identity", "core", "compliance", "marketing", "feedback", "public")
+            if s in insp.get_schema_names()
+            for t in insp.get_table_names(schema=s)
+        }
+    finally:
+        eng.dispose()
+
+
+def test_upgrade_downgrade_upgrade_on_empty_database(empty_db_url: str) -> None:
+    """Head builds every model table; base removes them all; head builds them again."""
+    expected = {f"{t.schema or 'public'}.{t.name}" for t in Base.metadata.sorted_tables}
+    migrate.upgrade("head", empty_db_url)
+    assert expected <= _tables(empty_db_url)
+    migrate.downgrade("base", empty_db_url)
+    assert _tables(empty_db_url) <= {"public.alembic_version"}
+    migrate.upgrade("head", empty_db_url)
+    assert expected <= _tables(empty_db_url)
+    assert migrate.current_revision(empty_db_url) == migrate.head_revision()
+
+
+def test_single_linear_head() -> None:
+    """One linear history: exactly one head."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config("postgresql://unused"))
+    assert len(script.get_heads()) == 1
+
+
+def test_existing_database_checks_hold(db_session) -> None:
+    """bookings keeps the existing database's checks: adults > 0, deposit >= 0, total >= deposit."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.factories import make_customer, make_station
+
+    station = make_station(db_session)
+    customer = make_customer(db_session, station)
+    for adults, deposit, total in ((0, 0, 0), (2, -1, 0), (2, 500, 100)):
+        with pytest.raises(IntegrityError), db_session.begin_nested():
+            db_session.execute(
+                text(
+                    "INSERT INTO core.bookings (customer_id, station_id, date, party_adults, "
+                    "deposit_due_cents, total_due_cents) VALUES (:c, :s, now(), :a, :d, :t)"
+                ),
+                {"c": customer.id, "s": station.id, "a": adults, "d": deposit, "t": total},
+            )

@@ -1,0 +1,12 @@
+"""The beat schedule: small, frequent ticks. Campaign and deferred-send schedules live in
+the database, so nothing here changes when a marketer schedules something.
+
+Each tick is idempotent and claims work with FOR UPDATE SKIP LOCKED, so a second beat
+instance does no harm. ``expires`` drops a tick that waited longer than its period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}

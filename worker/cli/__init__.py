@@ -1,0 +1,21 @@
+"""``msgworker``: the operator's command line.
+
+Each command group lives in its own module and is registered here; commands open their
+own ``session_scope()`` and print plain, greppable lines (``--json`` where scripts read
+the output). Errors exit non-zero with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from worker.cli import db as db_cli
+from worker.cli import web as web_cli
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(db_cli.app, name="db", help="Database migrations.")
+app.command("web")(web_cli.web)
+
+
+def main() -> None:
+    app()

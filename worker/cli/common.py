@@ -1,0 +1,20 @@
+"""Helpers shared by CLI commands: logging set-up and clear failures."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+from worker.logging import configure_logging
+from worker.settings import get_settings
+
+
+def setup() -> None:
+    s = get_settings()
+    configure_logging(s.LOG_LEVEL, s.LOG_FORMAT)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)

@@ -1,0 +1,47 @@
+"""All ORM models; importing this package registers every table on Base.metadata."""
+
+from worker.models.audit import AuditAction, AuditLog, User, UserRole
+from worker.models.base import Base
+from worker.models.consent import ConsentEvent, ConsentState, ReviewItem
+from worker.models.core import Booking, Chef, Customer, Message, MessageThread
+from worker.models.identity import Station, StationSender, StationUser
+from worker.models.inbox import DeliveryEvent, WebhookInbox
+from worker.models.marketing import (
+    Campaign,
+    CampaignRecipient,
+    CustomerReview,
+    DiscountCoupon,
+    ReviewRating,
+    ReviewStatus,
+)
+from worker.models.outbox import OutboundMessage, SendAttempt, UndeliverableNumber
+
+__all__ = [
+    "AuditAction",
+    "AuditLog",
+    "Base",
+    "Booking",
+    "Campaign",
+    "CampaignRecipient",
+    "Chef",
+    "ConsentEvent",
+    "ConsentState",
+    "Customer",
+    "CustomerReview",
+    "DeliveryEvent",
+    "DiscountCoupon",
+    "Message",
+    "MessageThread",
+    "OutboundMessage",
+    "ReviewItem",
+    "ReviewRating",
+    "ReviewStatus",
+    "SendAttempt",
+    "Station",
+    "StationSender",
+    "StationUser",
+    "UndeliverableNumber",
+    "User",
+    "UserRole",
+    "WebhookInbox",
+]

@@ -1,0 +1,72 @@
+"""identity: stations (franchise locations) and the addresses they send from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from worker.models.base import Base, created_at, updated_at, uuid_pk
+
+CHANNELS = ("sms", "facebook", "instagram")
+
+
+class Station(Base):
+    __tablename__ = "stations"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'inactive')", name="status"),
+        Index("ix_stations_status", "status"),
+        {"schema": "identity"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    timezone: Mapped[str] = mapped_column(String(64))
+    brand_name: Mapped[str] = mapped_column(String(200))
+    # The HELP auto-reply (CTIA: brand, frequency, rates, STOP instructions, contact).
+    help_text: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    deleted_at: Mapped[datetime | None]
+
+    senders: Mapped[list[StationSender]] = relationship(back_populates="station")
+
+
+class StationSender(Base):
+    """An address a station sends from: an E.164 number, or a Meta page / IG account id."""
+
+    __tablename__ = "station_senders"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'facebook', 'instagram')", name="channel"),
+        # One owner per address and channel: inbound To resolves to exactly one station.
+        UniqueConstraint("channel", "address"),
+        {"schema": "identity"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("identity.stations.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    # Messages per second Twilio accepts from this sender (long code 1, toll-free 3).
+    rate_per_second: Mapped[float] = mapped_column(server_default=text("1"))
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[datetime] = created_at()
+
+    station: Mapped[Station] = relationship(back_populates="senders")
+
+
+class StationUser(Base):
+    __tablename__ = "station_users"
+    __table_args__ = ({"schema": "identity"},)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    station_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("identity.stations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,134 @@
+"""core.outbound_messages (the outbox) and core.send_attempts.
+
+Every outbound text is a row here before anything is sent. The gate's decision, its
+reason and its basis (consent event ids) are committed on the row before the provider is
+called, so each send can be justified afterwards; each provider call is a SendAttempt
+written first, so a redelivered task can see that an earlier attempt may have sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from worker.models.base import Base, created_at, updated_at, uuid_pk
+
+PURPOSES = ("transactional", "marketing", "compliance")
+OUTBOX_STATUSES = (
+    "pending",  # waiting for not_before / the release tick
+    "queued",  # released to the send task
+    "sending",  # decision committed, provider call in flight
+    "sent",  # provider accepted (has provider_sid)
+    "delivered",
+    "undelivered",
+    "failed",  # provider refused permanently
+    "blocked",  # gate said no
+    "deferred",  # gate said later; not_before moved
+    "cancelled",  # e.g. the number opted out while this waited
+    "unknown",  # may or may not have been accepted; the reconciler settles it
+)
+
+
+class OutboundMessage(Base):
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('transactional', 'marketing', 'compliance')", name="purpose"),
+        CheckConstraint(
+            "status IN ('pending', 'queued', 'sending', 'sent', 'delivered', 'undelivered', "
+            "'failed', 'blocked', 'deferred', 'cancelled', 'unknown')",
+            name="status",
+        ),
+        CheckConstraint("channel IN ('sms', 'facebook', 'instagram')", name="channel"),
+        # The release tick's scan.
+        Index(
+            "ix_outbound_messages_due",
+            "not_before",
+            postgresql_where=text("status IN ('pending', 'deferred')"),
+        ),
+        Index("ix_outbound_messages_to_created", "to_index", "created_at"),
+        Index("ix_outbound_messages_unknown", "updated_at", postgresql_where=text("status = 'unknown'")),
+        {"schema": "core"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("identity.stations.id", ondelete="RESTRICT"), index=True)
+    sender_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identity.station_senders.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), server_default="sms")
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("core.customers.id", ondelete="SET NULL"), index=True
+    )
+    thread_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("core.message_threads.id", ondelete="SET NULL"), index=True
+    )
+    to_encrypted: Mapped[str] = mapped_column(Text)
+    # Blind index of the E.164 recipient: consent, caps and cancellations key on it.
+    to_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    body: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("marketing.campaigns.id", ondelete="SET NULL"), index=True
+    )
+    # For a compliance confirmation: the consent event it confirms.
+    in_reply_to_event_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    not_before: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    gate_decision: Mapped[str | None] = mapped_column(String(16))
+    gate_reason: Mapped[str | None] = mapped_column(String(64))
+    gate_basis: Mapped[dict[str, Any] | None]
+    decided_at: Mapped[datetime | None]
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class SendAttempt(Base):
+    __tablename__ = "send_attempts"
+    __table_args__ = ({"schema": "core"},)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    outbound_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("core.outbound_messages.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = created_at()
+    finished_at: Mapped[datetime | None]
+    # "accepted", "refused", "retryable", "timeout" (maybe accepted), "reconciled_*"
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    provider_sid: Mapped[str | None] = mapped_column(String(64))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class UndeliverableNumber(Base):
+    """Numbers a provider told us cannot take texts (21211, 21614, 30005, 30006)."""
+
+    __tablename__ = "undeliverable_numbers"
+    __table_args__ = ({"schema": "compliance"},)
+
+    phone_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    error_code: Mapped[int] = mapped_column(Integer)
+    first_seen_at: Mapped[datetime] = created_at()
+    last_seen_at: Mapped[datetime] = created_at()
+    outbound_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("core.outbound_messages.id", ondelete="SET NULL"))

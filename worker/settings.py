@@ -1,0 +1,150 @@
+"""One typed settings object, read from the environment (and an optional .env file).
+
+The environment variable names are a public interface (README, docker-compose.yml,
+operators' deploy files): renaming one is a breaking change.
+
+Development gets loud, working defaults for secrets so that a first run needs no set-up;
+production refuses to start with a missing secret or with any of those defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import functools
+from typing import Literal
+
+import structlog
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEV_DEFAULTS", "AppEnv", "Settings", "SettingsError", "get_settings", "set_settings"]
+
+
+class AppEnv(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+# Development defaults for secrets. They are public (they are in this file), so production
+# refuses every one of them.
+DEV_DEFAULTS: dict[str, str] = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "dev-twilio-auth-token",
+    "META_APP_SECRET": "dev-meta-app-secret",
+    "META_VERIFY_TOKEN": "dev-meta-verify-token",
+    # key id "dev1", 32 zero-ish bytes: AES-256-GCM key.
+    "PII_KEYS": "dev1:" + base64.urlsafe_b64encode(b"development-only-pii-key-32bytes").decode(),
+    "PII_INDEX_KEY": base64.urlsafe_b64encode(b"development-only-index-key-32byt").decode(),
+}
+
+
+class SettingsError(RuntimeError):
+    """Raised when settings are unusable (e.g. production with development secrets)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True)
+
+    DATABASE_URL: str = "postgresql+psycopg://127.0.0.1:5432/msgworker"
+    CELERY_BROKER_URL: str = "redis://127.0.0.1:6379/0"
+    # Redis for rate limits and single-flight locks; defaults to the broker's Redis.
+    REDIS_URL: str | None = None
+    APP_ENV: AppEnv = AppEnv.DEVELOPMENT
+    # The public URL providers call (scheme://host[:port]); signatures are checked
+    # against it, because behind a proxy the app sees a different host.
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_API_BASE_URL: str = "https://api.twilio.com"
+    # Seconds Twilio may queue a message before giving up (1..36000; COMPLIANCE.md §2).
+    TWILIO_VALIDITY_PERIOD: int = Field(default=14400, ge=1, le=36000)
+    TWILIO_HTTP_TIMEOUT: float = Field(default=10.0, gt=0)
+
+    META_APP_SECRET: str | None = None
+    META_VERIFY_TOKEN: str | None = None
+
+    # "kid:base64key,kid2:base64key2": the first encrypts, all decrypt.
+    PII_KEYS: str | None = None
+    PII_INDEX_KEY: str | None = None
+
+    LOG_FORMAT: Literal["json", "console"] = "console"
+    LOG_LEVEL: str = "INFO"
+
+    WEBHOOK_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
+    # An inbox row not processed after this many seconds is re-enqueued by the sweeper.
+    INBOX_SWEEP_GRACE_SECONDS: int = Field(default=60, ge=1)
+
+    @field_validator("PUBLIC_BASE_URL", "TWILIO_API_BASE_URL")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def redis_url(self) -> str:
+        return self.REDIS_URL or self.CELERY_BROKER_URL
+
+    def secret(self, name: str) -> str:
+        """The secret's value, or its development default outside production."""
+        value = getattr(self, name)
+        if value:
+            return str(value)
+        if self.APP_ENV is AppEnv.PRODUCTION:
+            raise SettingsError(f"{name} is not set; production needs a real value")
+        return DEV_DEFAULTS[name]
+
+    def check(self) -> list[str]:
+        """Problems that make this configuration unusable, one readable line each."""
+        problems: list[str] = []
+        if self.APP_ENV is AppEnv.PRODUCTION:
+            for name, dev_value in DEV_DEFAULTS.items():
+                value = getattr(self, name)
+                if not value:
+                    problems.append(f"{name} is not set; production needs a real value")
+                elif name == "PII_KEYS":
+                    dev_keys = set(dev_value.split(","))
+                    if any(k.strip() in dev_keys for k in value.split(",")):
+                        problems.append(f"{name} contains the development key; set a real one")
+                elif value == dev_value:
+                    problems.append(f"{name} is the development default; set a real value")
+            if not self.PUBLIC_BASE_URL.startswith("https://"):
+                problems.append("PUBLIC_BASE_URL must be https:// in production")
+        return problems
+
+    def dev_defaults_in_use(self) -> list[str]:
+        return [name for name in DEV_DEFAULTS if not getattr(self, name)]
+
+
+_override: Settings | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> Settings:
+    settings = Settings()
+    problems = settings.check()
+    if problems:
+        raise SettingsError("refusing to start:\n  " + "\n  ".join(problems))
+    missing = settings.dev_defaults_in_use()
+    if missing and settings.APP_ENV is AppEnv.DEVELOPMENT:
+        structlog.get_logger(__name__).warning(
+            "development_secrets_in_use",
+            settings=missing,
+            hint="fine on a laptop; production refuses to start like this",
+        )
+    return settings
+
+
+def get_settings() -> Settings:
+    """The process-wide settings: an explicit override (tests), else the environment."""
+    if _override is not None:
+        return _override
+    return _load()
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Install (or clear, with None) an explicit settings object; tests use this."""
+    global _override
+    _override = settings
+    _load.cache_clear()

@@ -1,0 +1,1 @@
+"""The HTTP side: webhook receiver and admin API (FastAPI, served by uvicorn)."""
