@@ -1,0 +1,1 @@
+"""Consent service: the ledger, state projection, replies, review queue (worker side)."""
