@@ -12,13 +12,22 @@ from __future__ import annotations
 import base64
 import enum
 import functools
+import re
 from typing import Literal
 
 import structlog
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEV_DEFAULTS", "AppEnv", "Settings", "SettingsError", "get_settings", "set_settings"]
+__all__ = [
+    "DEV_DEFAULTS",
+    "TWILIO_ACCOUNT_SID_RE",
+    "AppEnv",
+    "Settings",
+    "SettingsError",
+    "get_settings",
+    "set_settings",
+]
 
 
 class AppEnv(enum.StrEnum):
@@ -38,6 +47,10 @@ DEV_DEFAULTS: dict[str, str] = {
     "PII_KEYS": "dev1:" + base64.urlsafe_b64encode(b"development-only-pii-key-32bytes").decode(),
     "PII_INDEX_KEY": base64.urlsafe_b64encode(b"development-only-index-key-32byt").decode(),
 }
+
+
+# Twilio account SIDs: "AC" + 32 hex digits (doctor and production start-up check it).
+TWILIO_ACCOUNT_SID_RE = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 class SettingsError(RuntimeError):
@@ -111,7 +124,25 @@ class Settings(BaseSettings):
                     problems.append(f"{name} is the development default; set a real value")
             if not self.PUBLIC_BASE_URL.startswith("https://"):
                 problems.append("PUBLIC_BASE_URL must be https:// in production")
+            sid = self.TWILIO_ACCOUNT_SID
+            if sid and not TWILIO_ACCOUNT_SID_RE.fullmatch(sid):
+                problems.append("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex characters")
+        # A malformed key ring would otherwise surface at the first encrypt, mid-request.
+        problems.extend(self._pii_key_problems())
         return problems
+
+    def _pii_key_problems(self) -> list[str]:
+        from worker.pii import KeyRing, PiiError  # pii imports this module
+
+        keys = self.PII_KEYS or (None if self.APP_ENV is AppEnv.PRODUCTION else DEV_DEFAULTS["PII_KEYS"])
+        index = self.PII_INDEX_KEY or (None if self.APP_ENV is AppEnv.PRODUCTION else DEV_DEFAULTS["PII_INDEX_KEY"])
+        if keys is None or index is None:
+            return []  # reported above as "not set"
+        try:
+            KeyRing.parse(keys, index)
+        except PiiError as exc:
+            return [f"PII_KEYS / PII_INDEX_KEY: {exc}"]
+        return []
 
     def dev_defaults_in_use(self) -> list[str]:
         return [name for name in DEV_DEFAULTS if not getattr(self, name)]

@@ -11,6 +11,7 @@ import typer
 
 from worker.cli import db as db_cli
 from worker.cli import web as web_cli
+from worker.settings import SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(db_cli.app, name="db", help="Database migrations.")
@@ -18,4 +19,10 @@ app.command("web")(web_cli.web)
 
 
 def main() -> None:
-    app()
+    # Unusable settings (production with a missing or development secret) stop every
+    # command with the settings' names and EX_CONFIG, not a traceback.
+    try:
+        app()
+    except SettingsError as exc:
+        typer.secho(f"msgworker: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(78) from None
