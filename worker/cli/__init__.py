@@ -10,12 +10,17 @@ from __future__ import annotations
 import typer
 
 from worker.cli import db as db_cli
+from worker.cli import fake_twilio as fake_twilio_cli
+from worker.cli import stations as stations_cli
 from worker.cli import web as web_cli
 from worker.settings import SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(db_cli.app, name="db", help="Database migrations.")
 app.command("web")(web_cli.web)
+app.command("fake-twilio")(fake_twilio_cli.fake_twilio)
+app.add_typer(stations_cli.station_app, name="station", help="Stations (franchise locations).")
+app.add_typer(stations_cli.sender_app, name="sender", help="Stations' sender addresses (numbers, page ids).")
 
 
 def main() -> None:
