@@ -15,6 +15,7 @@ from tests.support import env as test_env
 _REDIS_DB = test_env.claim_redis_db()
 TEST_ENV = test_env.configure_environment(_REDIS_DB)
 
+import os  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -25,8 +26,10 @@ from sqlalchemy import Connection, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from tests.support import processes  # noqa: E402
-from worker import migrate  # noqa: E402
+from worker import migrate, twilio_client  # noqa: E402
+from worker import settings as settings_module  # noqa: E402
 from worker.db import engine, reset_engine  # noqa: E402
+from worker.fake_twilio import FakeTwilio  # noqa: E402
 from worker.models.base import SCHEMAS  # noqa: E402
 
 
@@ -115,8 +118,35 @@ def proc_dir(tmp_path: Path) -> Path:
     return d
 
 
+def _reload_twilio_settings() -> None:
+    # get_settings() caches the environment; drop that cache (an explicit override, if a test
+    # installed one, stays) and the cached Twilio client so this process sees the new base URL.
+    settings_module._load.cache_clear()
+    twilio_client.reset_client()
+
+
 @pytest.fixture
-def worker_proc(clean_db: str, clean_redis: redis.Redis, proc_dir: Path) -> Iterator[processes.Proc]:
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio API on a free port, reached via TWILIO_API_BASE_URL by this process and its children."""
+    fake = FakeTwilio(test_env.TEST_ACCOUNT_SID, test_env.TEST_AUTH_TOKEN).start()
+    previous = os.environ.get("TWILIO_API_BASE_URL")
+    os.environ["TWILIO_API_BASE_URL"] = fake.base_url
+    _reload_twilio_settings()
+    try:
+        yield fake
+    finally:
+        if previous is None:
+            os.environ.pop("TWILIO_API_BASE_URL", None)
+        else:
+            os.environ["TWILIO_API_BASE_URL"] = previous
+        _reload_twilio_settings()
+        fake.stop()
+
+
+@pytest.fixture
+def worker_proc(
+    clean_db: str, clean_redis: redis.Redis, proc_dir: Path, fake_twilio: FakeTwilio
+) -> Iterator[processes.Proc]:
     proc = processes.start_worker(proc_dir)
     yield proc
     proc.stop()
@@ -130,7 +160,7 @@ def beat_proc(clean_db: str, proc_dir: Path) -> Iterator[processes.Proc]:
 
 
 @pytest.fixture
-def receiver(clean_db: str, proc_dir: Path) -> Iterator[str]:
+def receiver(clean_db: str, proc_dir: Path, fake_twilio: FakeTwilio) -> Iterator[str]:
     """Base URL of a real uvicorn receiver process."""
     proc, base = processes.start_receiver(proc_dir)
     yield base
