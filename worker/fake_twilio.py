@@ -215,16 +215,14 @@ def _parse_date_filter(value: str) -> date | datetime:
 
 
 def _date_matches(sent: datetime, op: str, bound: date | datetime) -> bool:
-    if isinstance(bound, datetime):
-        left: date | datetime = sent.replace(microsecond=0)
-        right: date | datetime = bound.replace(microsecond=0)
-    else:
-        left, right = sent.date(), bound
+    """Twilio documents ``DateSent`` as a day and the inequalities as inclusive ("on or before /
+    after"); twilio-python 9 always sends ``YYYY-MM-DDTHH:MM:SSZ`` (midnight for a ``date``), so
+    equality compares days and the inequalities compare to the second."""
     if op == "=":
-        return left == right
-    if op == "<":  # twilio-python's "DateSent<": on or before
-        return left <= right
-    return left >= right
+        return sent.date() == (bound.date() if isinstance(bound, datetime) else bound)
+    left = sent.replace(microsecond=0)
+    right = bound if isinstance(bound, datetime) else datetime.combine(bound, datetime.min.time(), UTC)
+    return left <= right if op == "<" else left >= right
 
 
 class _Server(ThreadingHTTPServer):
@@ -304,6 +302,7 @@ class FakeTwilio:
         auto_callbacks: tuple[str, ...] = (),
         callback_delay: float = 0.0,
         callback_timeout: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -314,6 +313,8 @@ class FakeTwilio:
         # Seconds before each auto callback; 0 still posts only after the 201 has been written.
         self.callback_delay = callback_delay
         self.callback_timeout = callback_timeout
+        # Where message timestamps come from; tests back-date messages to exercise DateSent filters.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._validator = RequestValidator(auth_token)
         self._expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._lock = threading.Lock()
@@ -554,7 +555,7 @@ class FakeTwilio:
 
     def callback_params(self, sid: str, status: str, error_code: int | None = None) -> dict[str, str]:
         """The form Twilio posts for a status change (and updates the message's status)."""
-        now = datetime.now(UTC)
+        now = self.clock()
         with self._lock:
             stored = self._messages[sid]
             msg = stored.json
@@ -755,7 +756,7 @@ class FakeTwilio:
         return _Response(201, dict(stored.json), hang_seconds=rule.hang_seconds if rule else None, after=after)
 
     def _store(self, form: dict[str, list[str]], to: str, body: str, delivery_error: int | None) -> _Stored:
-        now = datetime.now(UTC)
+        now = self.clock().astimezone(UTC)
         sid = "SM" + uuid.uuid4().hex
         service_sid = _first(form, "MessagingServiceSid")
         scheduled = _first(form, "ScheduleType") == "fixed"

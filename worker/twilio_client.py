@@ -148,7 +148,7 @@ def request_never_reached_twilio(exc: BaseException) -> bool:
     """
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+    if isinstance(exc, requests.exceptions.ConnectionError):
         reason: Any = exc.args[0] if exc.args else None
         inner = getattr(reason, "reason", reason)  # MaxRetryError wraps the urllib3 error
         return isinstance(inner, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
