@@ -265,7 +265,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        response = self.server.fake._handle(method, self.path, dict(self.headers.items()), raw)
+        try:
+            response = self.server.fake._handle(method, self.path, dict(self.headers.items()), raw)
+        except Exception:
+            # A bug in the fake must look like a Twilio 500 to the caller, not a dropped connection
+            # (which our sender would classify differently), and must be visible in the log.
+            log.exception("fake_twilio_handler_crashed", method=method, path=urlsplit(self.path).path)
+            response = _Response(500, TwilioError(500, 20500).body())
         if response.hang_seconds:
             # Event.wait, not sleep: stop() releases hung handlers at once.
             self.server.fake._stopping.wait(response.hang_seconds)

@@ -503,3 +503,53 @@ def test_cli_serves_fake_in_foreground() -> None:
         proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_fixture_exports_base_url_to_child_processes(fake_twilio: FakeTwilio) -> None:
+    """Processes started during the test (worker, receiver) read the fake's URL as TWILIO_API_BASE_URL."""
+    out = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "from worker.settings import get_settings as g; print(g().TWILIO_API_BASE_URL)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert out.stdout.strip() == fake_twilio.base_url
+
+
+@pytest.mark.parametrize(("body", "segments"), [("a" * 160, "1"), ("a" * 161, "2"), ("a" * 306, "2"), ("a" * 307, "3")])
+def test_num_segments_follow_gsm7_limits(fake_twilio: FakeTwilio, body: str, segments: str) -> None:
+    """GSM-7 bodies split at 160 characters, then 153 per segment, as carriers count them."""
+    sent = make_client().messages.create(to=TO, from_=FROM, body=body)
+
+    assert sent.num_segments == segments
+
+
+def test_invalid_date_filter_is_400(fake_twilio: FakeTwilio) -> None:
+    """A DateSent value that is not a date answers 400 instead of an empty list."""
+    response = httpx.get(
+        fake_twilio.base_url + MESSAGES_PATH,
+        params={"DateSent>": "yesterday"},
+        auth=(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN),
+    )
+
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+
+
+def test_fake_bug_answers_twilio_500(fake_twilio: FakeTwilio) -> None:
+    """An exception inside the fake answers 500/20500 (what a Twilio outage looks like), not a dropped connection."""
+
+    def broken_clock() -> datetime:
+        raise RuntimeError("clock broke")
+
+    fake_twilio.clock = broken_clock
+
+    with pytest.raises(TwilioRestException) as info:
+        send_sms(make_client(), to=TO, body="hi", from_=FROM)
+
+    assert (info.value.status, info.value.code) == (500, 20500)
