@@ -10,8 +10,10 @@ from __future__ import annotations
 import typer
 
 from worker.cli import db as db_cli
+from worker.cli import doctor as doctor_cli
 from worker.cli import fake_twilio as fake_twilio_cli
 from worker.cli import pii as pii_cli
+from worker.cli import run as run_cli
 from worker.cli import stations as stations_cli
 from worker.cli import web as web_cli
 from worker.settings import SettingsError
@@ -23,6 +25,8 @@ app.command("fake-twilio")(fake_twilio_cli.fake_twilio)
 app.add_typer(stations_cli.station_app, name="station", help="Stations (franchise locations).")
 app.add_typer(stations_cli.sender_app, name="sender", help="Stations' sender addresses (numbers, page ids).")
 app.add_typer(pii_cli.app, name="pii", help="PII encryption keys: usage and rotation.")
+app.command("doctor")(doctor_cli.doctor)
+app.command("run")(run_cli.run)
 
 
 def main() -> None:
