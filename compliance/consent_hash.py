@@ -1,0 +1,132 @@
+"""The consent ledger's hash format: canonical JSON in, SHA-256 out.
+
+Every event in compliance.consent_events carries ``hash = sha256(canonical(event))``,
+where the canonical form includes the previous event's hash for the same number
+(``prev_hash``). Changing, inserting or deleting one event therefore breaks the link to
+the next one, and ``msgworker ledger verify`` can name it.
+
+The format must give the same bytes in every process, on every machine, years later,
+and an auditor must be able to recompute it without our code (docs/consent-ledger.md
+spells it out). So:
+
+- JSON, keys sorted, no whitespace (``separators=(",", ":")``), ASCII only
+  (``ensure_ascii=True``: non-ASCII as ``\\uXXXX``), no NaN/Infinity.
+- Timestamps: UTC, microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``. Naive datetimes are
+  refused (an opt-out's "when" must be unambiguous).
+- UUIDs as lowercase hyphenated strings; bytes as lowercase hex.
+- The phone number appears only as its blind index (hex): not the plaintext (the ledger
+  must not need it), not the ciphertext (ciphertexts change when keys rotate).
+- Evidence is normalised by :func:`canonical_evidence` BEFORE it is stored, so what is
+  in the JSONB column is exactly what was hashed. Floats are refused: JSONB keeps
+  numbers as decimals and a float's text form is not stable across implementations.
+- The event's ``seq`` is not hashed: the database assigns it at insert time. The chain
+  order is the seq order per number, which the per-number lock makes equal to the order
+  in which the hashes were computed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = [
+    "HASH_VERSION",
+    "HashInput",
+    "canonical_bytes",
+    "canonical_evidence",
+    "event_hash",
+    "format_ts",
+]
+
+HASH_VERSION = 1
+
+
+def format_ts(value: datetime) -> str:
+    """A timestamp as the ledger hashes it: UTC with microseconds and a trailing Z."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("ledger timestamps must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_evidence(value: Any) -> Any:
+    """Evidence in the only shapes the ledger stores: str, int, bool, None, lists, objects.
+
+    datetimes become ledger timestamps, dates ISO dates, UUIDs strings, bytes hex, enums
+    their value. NUL characters are replaced by U+FFFD (PostgreSQL's JSONB cannot hold
+    them, and a hostile SMS body must not be able to stop an opt-out being recorded).
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return canonical_evidence(value.value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        raise ValueError("floats are not allowed in ledger evidence (use a string or an integer)")
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, datetime):
+        return format_ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"evidence keys must be strings, not {type(key).__name__}")
+            out[key.replace("\x00", "\ufffd")] = canonical_evidence(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [canonical_evidence(v) for v in value]
+    raise ValueError(f"cannot store {type(value).__name__} in ledger evidence")
+
+
+@dataclass(frozen=True, slots=True)
+class HashInput:
+    """Exactly the fields that are hashed (see the module docstring)."""
+
+    id: uuid.UUID
+    phone_index: bytes
+    station_id: uuid.UUID | None
+    kind: str
+    purpose: str
+    source: str
+    evidence: Mapping[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    idempotency_key: str | None
+    prev_hash: bytes | None
+
+
+def canonical_bytes(event: HashInput) -> bytes:
+    """The exact bytes that are hashed for ``event``."""
+    doc = {
+        "v": HASH_VERSION,
+        "id": str(event.id),
+        "phone_index": event.phone_index.hex(),
+        "station_id": str(event.station_id) if event.station_id is not None else None,
+        "kind": event.kind,
+        "purpose": event.purpose,
+        "source": event.source,
+        "evidence": canonical_evidence(event.evidence),
+        "occurred_at": format_ts(event.occurred_at),
+        "recorded_at": format_ts(event.recorded_at),
+        "idempotency_key": event.idempotency_key,
+        "prev_hash": event.prev_hash.hex() if event.prev_hash is not None else None,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def event_hash(event: HashInput) -> bytes:
+    """SHA-256 (32 bytes) of the event's canonical bytes."""
+    return hashlib.sha256(canonical_bytes(event)).digest()
