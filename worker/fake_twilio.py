@@ -489,8 +489,9 @@ class FakeTwilio:
         - ``http_status`` 429 / 500 / 503 alone: codes 20429 / 20500 / 20503.
         - ``hang_seconds``: wait that long before answering, so the caller's timeout fires. Without
           ``after_accept`` nothing is created and the late answer is the given error (503/20503 if none).
-        - ``after_accept=True``: the message IS created first (Twilio accepted it), then the answer
-          hangs and/or is the given error: "sent, but we never heard".
+        - ``after_accept=True`` (with ``hang_seconds`` and/or an error): the message IS created first
+          (Twilio accepted it), then the answer hangs and/or is the error: "sent, but we never heard".
+          Its status callbacks (if any) are posted without waiting for the hung answer.
         - ``delivery_error`` (30003, 30006 ...): accepted with 201, then the status callback says
           ``undelivered`` with that ErrorCode.
         """
@@ -524,8 +525,8 @@ class FakeTwilio:
             raise ValueError("times must be >= 1 (or None for always)")
         if delivery_error is not None and (rule.explicit_error or hang_seconds or after_accept):
             raise ValueError("delivery_error is an asynchronous failure; it cannot combine with sync errors")
-        if not (rule.explicit_error or hang_seconds or after_accept or delivery_error is not None):
-            raise ValueError("say how to fail: error_code, http_status, hang_seconds, after_accept or delivery_error")
+        if not (rule.explicit_error or hang_seconds or delivery_error is not None):
+            raise ValueError("say how to fail: error_code, http_status, hang_seconds or delivery_error")
         if http_status < 400:
             raise ValueError("http_status of an error must be >= 400")
         with self._lock:

@@ -245,6 +245,8 @@ def test_fail_number_rejects_meaningless_rules(fake_twilio: FakeTwilio) -> None:
     """A rule that says nothing about how to fail, or mixes sync and delivery errors, is refused."""
     with pytest.raises(ValueError, match="say how to fail"):
         fake_twilio.fail_number(TO)
+    with pytest.raises(ValueError, match="say how to fail"):
+        fake_twilio.fail_number(TO, after_accept=True)  # accepted and answered normally is no failure
     with pytest.raises(ValueError, match="delivery_error"):
         fake_twilio.fail_number(TO, error_code=21610, delivery_error=30006)
     with pytest.raises(ValueError, match="times"):
@@ -287,6 +289,19 @@ def test_accepted_then_hung_message_exists_and_is_found(fake_twilio: FakeTwilio)
     earlier = find_messages(client, to=TO, date_sent_after=attempt_started + timedelta(hours=1))
     assert earlier == []
     assert older["sid"] in [f.sid for f in find_messages(client, to=TO)]
+
+
+def test_accepted_then_500_message_exists(fake_twilio: FakeTwilio) -> None:
+    """after_accept with HTTP 500: the caller sees a Twilio 500, yet the message was created and is findable."""
+    client = make_client()
+    fake_twilio.fail_number(TO, after_accept=True, http_status=500, times=1)
+
+    with pytest.raises(TwilioRestException) as info:
+        send_sms(client, to=TO, body="ambiguous", from_=FROM)
+
+    assert (info.value.status, info.value.code) == (500, 20500)
+    [created] = fake_twilio.sent_to(TO)
+    assert [f.sid for f in find_messages(client, to=TO)] == [created["sid"]]
 
 
 def test_stop_releases_hung_handlers() -> None:
