@@ -8,11 +8,12 @@ lock id reveals nothing about the number.
 from __future__ import annotations
 
 import enum
+import hashlib
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["LockNamespace", "lock_number", "try_lock"]
+__all__ = ["LockNamespace", "lock", "lock_number", "lock_numbers", "text_key", "try_lock"]
 
 
 class LockNamespace(enum.IntEnum):
@@ -20,6 +21,9 @@ class LockNamespace(enum.IntEnum):
     CAMPAIGN = 2
     LEDGER_VERIFY = 3
     PII_ROTATE = 4
+    # 31-39: inbound ingest (worker/ingest, worker/delivery).
+    SOCIAL_THREAD = 31  # find-or-create of a Messenger/Instagram thread by sender id
+    DELIVERY_SID = 32  # a provider sid: status-callback ingest vs. the send path setting it
 
 
 def _key(index: bytes) -> int:
@@ -32,6 +36,30 @@ def lock_number(session: Session, phone_index: bytes) -> None:
         text("SELECT pg_advisory_xact_lock(:ns, :key)"),
         {"ns": int(LockNamespace.PHONE), "key": _key(phone_index)},
     )
+
+
+def lock_numbers(session: Session, phone_indexes: list[bytes]) -> None:
+    """lock_number for many numbers in one round trip (bulk consent import).
+
+    Keys are taken in ascending order, so two bulk callers cannot deadlock each other.
+    """
+    keys = sorted({_key(i) for i in phone_indexes})
+    if keys:
+        session.execute(
+            text("SELECT count(pg_advisory_xact_lock(:ns, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k "
+                 "ORDER BY 1) AS ordered"),
+            {"ns": int(LockNamespace.PHONE), "keys": keys},
+        )
+
+
+def text_key(value: str) -> int:
+    """A lock key for a string id (sid, sender id): 32 bits of its SHA-256."""
+    return int.from_bytes(hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()[:4], "big", signed=True)
+
+
+def lock(session: Session, namespace: LockNamespace, key: int) -> None:
+    """Block until this transaction holds the lock (released at commit or rollback)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": int(namespace), "key": key})
 
 
 def try_lock(session: Session, namespace: LockNamespace, key: int) -> bool:

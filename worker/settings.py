@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     WEBHOOK_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
     # An inbox row not processed after this many seconds is re-enqueued by the sweeper.
     INBOX_SWEEP_GRACE_SECONDS: int = Field(default=60, ge=1)
+    # Inbox rows one ingest batch claims (one transaction; each row in its own savepoint).
+    INBOX_BATCH_SIZE: int = Field(default=100, ge=1, le=1000)
+
+    # Consent (docs/consent-ledger.md). An SMS opt-out covers the whole business
+    # ("business") or only the station texted ("station"); STOPALL is always business-wide.
+    CONSENT_OPT_OUT_SCOPE: Literal["business", "station"] = "business"
+    # What an SMS opt-out revokes: every purpose ("all") or marketing only. STOPALL: all.
+    CONSENT_OPT_OUT_PURPOSE: Literal["all", "marketing"] = "all"
+    # Twilio's Advanced Opt-Out already replied when OptOutType is present: by default we
+    # send no confirmation / HELP reply of our own (it would be a second message).
+    CONSENT_CONFIRM_WHEN_PROVIDER_REPLIED: bool = False
+    # FCC 24-24: honour a revocation within 10 business days; a review item unresolved by
+    # then counts as an opt-out. May be shortened, never lengthened.
+    CONSENT_REVIEW_BUSINESS_DAYS: int = Field(default=10, ge=1, le=10)
+    # Review items this many business days (or fewer) before their deadline log warnings.
+    CONSENT_REVIEW_WARN_BUSINESS_DAYS: int = Field(default=2, ge=0, le=10)
 
     @field_validator("PUBLIC_BASE_URL", "TWILIO_API_BASE_URL")
     @classmethod

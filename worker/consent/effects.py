@@ -1,0 +1,152 @@
+"""What follows a consent event in the same transaction: replies queued, unsent rows cancelled.
+
+All replies are outbox rows with purpose "compliance" (worker.outbox); the send task's
+gate lets a compliance row reach an opted-out number only when its
+``in_reply_to_event_id`` is an opt-out event currently in force (consent_state
+.opt_out_event_id), so the opt-out confirmation is the one message that can follow an
+opt-out (FCC 24-24, 47 CFR 64.1200(a)(12); COMPLIANCE.md §3).
+
+Idempotency keys make each reply once-only however often the inbound message is
+redelivered: ``consent-confirm:<opt-out event id>``, ``consent-start:<provider message
+id>``, ``consent-help:<provider message id>``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compliance.consent_replies import help_reply, opt_in_confirmation, opt_out_confirmation
+from worker.models import ConsentState, OutboundMessage, Station
+from worker.outbox import cancel_pending_for_number, enqueue
+
+__all__ = [
+    "cancel_after_opt_out",
+    "queue_help_reply",
+    "queue_opt_in_confirmation",
+    "queue_opt_out_confirmation",
+]
+
+log = structlog.get_logger(__name__)
+
+
+def cancel_after_opt_out(
+    session: Session, phone_index: bytes, *, keep_ids: frozenset[uuid.UUID] = frozenset()
+) -> int:
+    """Cancel the number's unsent rows, except the confirmation(s) of opt-outs in force.
+
+    A repeated STOP arriving before the first confirmation went out must not cancel that
+    confirmation: rows replying to a current ``opt_out_event_id`` are kept.
+    """
+    in_force = [
+        e
+        for e in session.execute(
+            select(ConsentState.opt_out_event_id).where(
+                ConsentState.phone_index == phone_index, ConsentState.opt_out_event_id.is_not(None)
+            )
+        ).scalars()
+        if e is not None
+    ]
+    keep = set(keep_ids)
+    if in_force:
+        keep.update(
+            session.execute(
+                select(OutboundMessage.id).where(
+                    OutboundMessage.to_index == phone_index,
+                    OutboundMessage.purpose == "compliance",
+                    OutboundMessage.in_reply_to_event_id.in_(in_force),
+                )
+            ).scalars()
+        )
+    count = cancel_pending_for_number(session, phone_index, reason="opted_out", keep_ids=frozenset(keep))
+    if count:
+        log.info("outbox_cancelled_after_opt_out", cancelled=count, kept=len(keep))
+    return count
+
+
+def queue_opt_out_confirmation(
+    session: Session,
+    *,
+    station: Station,
+    phone_e164: str,
+    event_id: uuid.UUID,
+    channel: str = "sms",
+    customer_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+) -> OutboundMessage:
+    """The one opt-out confirmation: brand, no marketing, how to opt back in."""
+    result = enqueue(
+        session,
+        station_id=station.id,
+        to=phone_e164,
+        body=opt_out_confirmation(station.brand_name),
+        purpose="compliance",
+        idempotency_key=f"consent-confirm:{event_id}",
+        in_reply_to_event_id=event_id,
+        channel=channel,
+        customer_id=customer_id,
+        thread_id=thread_id,
+        created_by="system:consent",
+    )
+    log.info(
+        "opt_out_confirmation_queued",
+        outbound_id=str(result.message.id),
+        event_id=str(event_id),
+        created=result.created,
+    )
+    return result.message
+
+
+def queue_opt_in_confirmation(
+    session: Session,
+    *,
+    station: Station,
+    phone_e164: str,
+    event_id: uuid.UUID,
+    provider_message_id: str,
+    customer_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+) -> OutboundMessage:
+    result = enqueue(
+        session,
+        station_id=station.id,
+        to=phone_e164,
+        body=opt_in_confirmation(station.brand_name),
+        purpose="compliance",
+        idempotency_key=f"consent-start:{provider_message_id}",
+        in_reply_to_event_id=event_id,
+        customer_id=customer_id,
+        thread_id=thread_id,
+        created_by="system:consent",
+    )
+    log.info("opt_in_confirmation_queued", outbound_id=str(result.message.id), event_id=str(event_id))
+    return result.message
+
+
+def queue_help_reply(
+    session: Session,
+    *,
+    station: Station,
+    phone_e164: str,
+    event_id: uuid.UUID,
+    provider_message_id: str,
+    customer_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+) -> OutboundMessage:
+    result = enqueue(
+        session,
+        station_id=station.id,
+        to=phone_e164,
+        body=help_reply(station.brand_name, station.contact, station.help_text),
+        purpose="compliance",
+        idempotency_key=f"consent-help:{provider_message_id}",
+        in_reply_to_event_id=event_id,
+        customer_id=customer_id,
+        thread_id=thread_id,
+        created_by="system:consent",
+    )
+    log.info("help_reply_queued", outbound_id=str(result.message.id), event_id=str(event_id))
+    return result.message

@@ -1,0 +1,410 @@
+"""Recording consent events: lock the number, chain the hash, append, project, same transaction.
+
+Every change to a number's consent goes through :func:`record_event` (or
+:func:`record_events` for bulk imports). Under the per-number advisory lock that the send
+path also takes (worker.locks), it
+
+1. returns the existing event if the idempotency key was already recorded (a redelivered
+   webhook, a re-run import) and changes nothing;
+2. reads the number's last event hash (by seq) and computes this event's hash over its
+   canonical form plus that previous hash (compliance.consent_hash);
+3. inserts the event (the table refuses UPDATE/DELETE by trigger);
+4. updates compliance.consent_state with compliance.consent_rules.apply_event, the same
+   pure function ``ledger verify`` replays.
+
+The caller's transaction commits all of it or none of it, and a send decided after the
+commit sees it (the lock orders them). The caller never commits here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from compliance.consent_hash import HashInput, canonical_evidence, event_hash
+from compliance.consent_rules import (
+    ConsentSnapshot,
+    EventFacts,
+    Kind,
+    Purpose,
+    Source,
+    affected_scopes,
+    apply_event,
+    moved_to_opted_out,
+    validate,
+)
+from compliance.errors import LedgerConflict
+from compliance.phones import normalize
+from worker import pii
+from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
+from worker.consent.verify import VerifyReport, verify
+from worker.locks import lock_number, lock_numbers
+from worker.models import ConsentEvent, ConsentState
+
+__all__ = [
+    "EventInput",
+    "RecordResult",
+    "VerifyReport",
+    "record_carrier_opt_out",
+    "record_event",
+    "record_events",
+    "snapshot_of",
+    "verify_ledger",
+]
+
+log = structlog.get_logger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """One event to record; the phone is already normalised, indexed and encrypted."""
+
+    phone_index: bytes
+    phone_encrypted: str
+    kind: str
+    purpose: str
+    source: str
+    evidence: Mapping[str, Any]
+    occurred_at: datetime
+    station_id: uuid.UUID | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def for_phone(cls, phone_e164: str, **fields: Any) -> EventInput:
+        e164 = normalize(phone_e164, require_valid=False)
+        return cls(
+            phone_index=pii.blind_index(e164, kind="phone"),
+            phone_encrypted=pii.encrypt(e164, kind="phone"),
+            **fields,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What recording one input did (the bulk path's result; no ORM objects)."""
+
+    event_id: uuid.UUID
+    created: bool
+    phone_index: bytes
+    # Per affected state row (station_id, None = business-wide): before and after.
+    before: dict[uuid.UUID | None, ConsentSnapshot] = field(default_factory=dict)
+    after: dict[uuid.UUID | None, ConsentSnapshot] = field(default_factory=dict)
+
+    @property
+    def moved_to_opted_out(self) -> bool:
+        return any(
+            moved_to_opted_out(self.before[scope], self.after[scope], self.event_id) for scope in self.after
+        )
+
+    @property
+    def lifted_opt_out(self) -> bool:
+        """Some covered row was opted out (fully) before this event and is not after it."""
+        return any(self.before[scope].opted_out and not self.after[scope].opted_out for scope in self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    event: ConsentEvent
+    created: bool
+    # The state rows this event covers (business row and/or the station row), as committed.
+    states: list[ConsentState]
+    # This event put at least one covering row into an opted-out state (a repeated STOP
+    # does not): the trigger for the one confirmation text.
+    moved_to_opted_out: bool = False
+    # This event lifted a full opt-out on at least one covered row (a START that counted).
+    lifted_opt_out: bool = False
+
+
+def _check_input(item: EventInput) -> None:
+    validate(item.kind, item.purpose, item.source)
+    if item.occurred_at.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    if len(item.phone_index) != 32:
+        raise ValueError("phone_index must be a 32-byte blind index")
+    if item.idempotency_key is not None and not 0 < len(item.idempotency_key) <= 255:
+        raise ValueError("idempotency_key must be 1..255 characters")
+
+
+def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome]:
+    """Record many events in one transaction, in order; one Outcome per input.
+
+    The same number may appear more than once; its events chain in input order.
+    """
+    if not items:
+        return []
+    for item in items:
+        _check_input(item)
+    indexes = sorted({i.phone_index for i in items})
+    if len(indexes) == 1:
+        lock_number(session, indexes[0])
+    else:
+        lock_numbers(session, indexes)
+
+    keys = [i.idempotency_key for i in items if i.idempotency_key is not None]
+    existing: dict[str, tuple[uuid.UUID, bytes]] = {}
+    if keys:
+        for key, ev_id, idx in session.execute(
+            select(ConsentEvent.idempotency_key, ConsentEvent.id, ConsentEvent.phone_index).where(
+                ConsentEvent.idempotency_key.in_(keys)
+            )
+        ):
+            if key is not None:
+                existing[key] = (ev_id, idx)
+
+    # The chain heads, read under the lock: nothing for these numbers can be appended
+    # between this read and our commit.
+    heads: dict[bytes, bytes] = {
+        bytes(idx): bytes(digest)
+        for idx, digest in session.execute(
+            text(
+                "SELECT DISTINCT ON (phone_index) phone_index, hash FROM compliance.consent_events "
+                "WHERE phone_index = ANY(:idx) ORDER BY phone_index, seq DESC"
+            ),
+            {"idx": indexes},
+        )
+    }
+
+    recorded_at = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    slots: list[tuple[EventInput, uuid.UUID, bool, bytes]] = []
+    for item in items:
+        key = item.idempotency_key
+        if key is not None and key in existing:
+            ev_id, idx = existing[key]
+            if idx != item.phone_index:
+                raise LedgerConflict(f"idempotency key {key!r} was already used for another number")
+            slots.append((item, ev_id, False, b""))
+            continue
+        ev_id = uuid.uuid4()
+        evidence = canonical_evidence(dict(item.evidence))
+        prev = heads.get(item.phone_index)
+        digest = event_hash(
+            HashInput(
+                id=ev_id,
+                phone_index=item.phone_index,
+                station_id=item.station_id,
+                kind=item.kind,
+                purpose=item.purpose,
+                source=item.source,
+                evidence=evidence,
+                occurred_at=item.occurred_at,
+                recorded_at=recorded_at,
+                idempotency_key=key,
+                prev_hash=prev,
+            )
+        )
+        heads[item.phone_index] = digest
+        if key is not None:
+            existing[key] = (ev_id, item.phone_index)
+        rows.append(
+            {
+                "id": ev_id,
+                "phone_index": item.phone_index,
+                "phone_encrypted": item.phone_encrypted,
+                "station_id": item.station_id,
+                "kind": item.kind,
+                "purpose": item.purpose,
+                "source": item.source,
+                "evidence": evidence,
+                "occurred_at": item.occurred_at,
+                "recorded_at": recorded_at,
+                "idempotency_key": key,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        slots.append((item, ev_id, True, digest))
+
+    seqs: dict[uuid.UUID, int] = {}
+    if rows:
+        # One multi-row VALUES statement: PostgreSQL assigns the identity in row order,
+        # so seq order equals chain order for a number that appears twice.
+        seqs = {
+            ev_id: seq
+            for ev_id, seq in session.execute(
+                pg_insert(ConsentEvent)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(ConsentEvent.id, ConsentEvent.seq)
+            )
+        }
+        if len(seqs) != len(rows):
+            # Only possible if a key is being used for another number right now, or
+            # someone writes events without the lock: refuse rather than break a chain.
+            raise LedgerConflict("an idempotency key was recorded concurrently by a writer without the number lock")
+
+    # The projection, for the numbers that got new events.
+    touched = sorted({item.phone_index for item, _, created, _ in slots if created})
+    states: dict[tuple[bytes, uuid.UUID | None], ConsentSnapshot] = {}
+    encrypted: dict[bytes, str] = {}
+    if touched:
+        for row in session.execute(
+            select(ConsentState).where(ConsentState.phone_index.in_(touched)).execution_options(populate_existing=True)
+        ).scalars():
+            states[(row.phone_index, row.station_id)] = snapshot_of(row)
+    changed: set[tuple[bytes, uuid.UUID | None]] = set()
+    outcomes: list[Outcome] = []
+    for item, ev_id, created, digest in slots:
+        if not created:
+            outcomes.append(Outcome(event_id=ev_id, created=False, phone_index=item.phone_index))
+            continue
+        facts = EventFacts.from_evidence(
+            id=ev_id,
+            seq=seqs[ev_id],
+            hash=digest,
+            kind=item.kind,
+            purpose=item.purpose,
+            station_id=item.station_id,
+            occurred_at=item.occurred_at,
+            evidence=item.evidence,
+        )
+        stations = [s for (idx, s) in states if idx == item.phone_index]
+        before: dict[uuid.UUID | None, ConsentSnapshot] = {}
+        after: dict[uuid.UUID | None, ConsentSnapshot] = {}
+        for scope in affected_scopes(item.station_id, stations):
+            old = states.get((item.phone_index, scope), ConsentSnapshot())
+            new = apply_event(old, facts)
+            before[scope], after[scope] = old, new
+            states[(item.phone_index, scope)] = new
+            changed.add((item.phone_index, scope))
+        encrypted[item.phone_index] = item.phone_encrypted
+        outcomes.append(Outcome(event_id=ev_id, created=True, phone_index=item.phone_index, before=before, after=after))
+
+    if changed:
+        _upsert_states(session, [(idx, scope, states[(idx, scope)], encrypted[idx]) for idx, scope in sorted(
+            changed, key=lambda k: (k[0], str(k[1]))
+        )])
+    return outcomes
+
+
+def _upsert_states(
+    session: Session, rows: list[tuple[bytes, uuid.UUID | None, ConsentSnapshot, str]]
+) -> None:
+    params = [
+        {
+            "phone_index": idx,
+            "station_id": scope,
+            "phone_encrypted": enc,
+            **{name: getattr(snap, name) for name in SNAPSHOT_FIELDS},
+        }
+        for idx, scope, snap, enc in rows
+    ]
+    stmt = pg_insert(ConsentState)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone_index", "station_id"],
+        set_={**{name: stmt.excluded[name] for name in SNAPSHOT_FIELDS}, "updated_at": text("now()")},
+    )
+    session.execute(stmt, params)
+
+
+def _states_for(session: Session, phone_index: bytes, station_id: uuid.UUID | None) -> list[ConsentState]:
+    q = select(ConsentState).where(ConsentState.phone_index == phone_index)
+    if station_id is not None:
+        q = q.where(ConsentState.station_id == station_id)
+    return list(
+        session.execute(
+            q.order_by(ConsentState.station_id.is_not(None), ConsentState.station_id).execution_options(
+                populate_existing=True
+            )
+        ).scalars()
+    )
+
+
+def record_event(
+    session: Session,
+    *,
+    phone_e164: str,
+    kind: str,
+    purpose: str,
+    source: str,
+    evidence: dict[str, Any],
+    occurred_at: datetime,
+    station_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> RecordResult:
+    """Append one consent event and update the state it covers (see the module docstring).
+
+    A known idempotency key returns the event already recorded (``created`` False) and
+    changes nothing.
+    """
+    item = EventInput.for_phone(
+        phone_e164,
+        kind=kind,
+        purpose=purpose,
+        source=source,
+        evidence=evidence,
+        occurred_at=occurred_at,
+        station_id=station_id,
+        idempotency_key=idempotency_key,
+    )
+    (outcome,) = record_events(session, [item])
+    event = session.execute(
+        select(ConsentEvent).where(ConsentEvent.id == outcome.event_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    states = _states_for(session, item.phone_index, event.station_id)
+    log.info(
+        "consent_event_recorded" if outcome.created else "consent_event_duplicate",
+        event_id=str(event.id),
+        seq=event.seq,
+        kind=event.kind,
+        purpose=event.purpose,
+        source=event.source,
+        station_id=str(event.station_id) if event.station_id else None,
+        moved_to_opted_out=outcome.moved_to_opted_out,
+    )
+    return RecordResult(
+        event=event,
+        created=outcome.created,
+        states=states,
+        moved_to_opted_out=outcome.moved_to_opted_out,
+        lifted_opt_out=outcome.lifted_opt_out,
+    )
+
+
+def record_carrier_opt_out(
+    session: Session,
+    *,
+    phone_e164: str,
+    station_id: uuid.UUID,
+    error_code: int,
+    provider_ref: str,
+    occurred_at: datetime,
+) -> RecordResult:
+    """Record that the provider refused a send because the number opted out (Twilio 21610).
+
+    Twilio keeps its own opt-out list per sender / Messaging Service (COMPLIANCE.md §2):
+    a 21610 means the person replied STOP somewhere we may not have seen. The scope follows
+    CONSENT_OPT_OUT_SCOPE, purpose all. No confirmation is sent (Twilio would refuse it
+    with the same 21610); the number's other unsent rows are cancelled. Idempotent per
+    provider reference and error code.
+    """
+    from worker.consent.effects import cancel_after_opt_out
+    from worker.settings import get_settings
+
+    scope = None if get_settings().CONSENT_OPT_OUT_SCOPE == "business" else station_id
+    result = record_event(
+        session,
+        phone_e164=phone_e164,
+        kind=Kind.CARRIER_OPT_OUT,
+        purpose=Purpose.ALL,
+        source=Source.CARRIER_ERROR,
+        evidence={"error_code": error_code, "provider_ref": provider_ref, "station_id": station_id},
+        occurred_at=occurred_at,
+        station_id=scope,
+        idempotency_key=f"carrier:{provider_ref}:{error_code}",
+    )
+    if result.created:
+        cancel_after_opt_out(session, result.event.phone_index)
+    return result
+
+
+def verify_ledger(session: Session, *, max_problems: int = 1000) -> VerifyReport:
+    """Recompute every hash and replay the projection; see worker.consent.verify."""
+    return verify(session, max_problems=max_problems)
