@@ -13,6 +13,7 @@ from worker.settings import get_settings
 
 TASK_MODULES = [
     "tasks.maintenance",
+    "tasks.ingest",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

@@ -9,4 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Drains inbox rows stored but not processed (lost task, broker restart, worker down)
+    # and fails rows out of attempts; see tasks/ingest.py.
+    "sweep-inbox": {"task": "tasks.ingest.sweep_inbox", "schedule": 15.0, "options": {"expires": 15}},
+}

@@ -23,6 +23,10 @@ def create_app() -> FastAPI:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     app = FastAPI(title="msgworker", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
 
+    from worker.web import webhooks
+
+    app.include_router(webhooks.router)
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

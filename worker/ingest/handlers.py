@@ -1,0 +1,247 @@
+"""One inbox row's effect, per provider: prepare (pure) then apply (database).
+
+``prepare`` decrypts and parses a row without touching the database, so a malformed
+payload fails before any work, and so a batch can be ordered by the locks its rows will
+take (see drain.py). ``apply`` runs inside the row's savepoint; everything it writes is
+keyed by a unique constraint, so applying the same row twice writes nothing the second
+time and calls the consent engine only for a newly inserted message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.orm import Session
+
+from compliance.errors import InvalidNumber
+from compliance.phones import is_short_code, mask, normalize
+from worker import pii
+from worker.consent_hook import on_inbound
+from worker.delivery import record_callback
+from worker.inbound import InboundMessage
+from worker.ingest.payloads import (
+    BadInput,
+    MetaPayload,
+    StatusCallback,
+    TwilioSms,
+    decode_params,
+    parse_meta,
+    parse_status_callback,
+    parse_twilio_sms,
+)
+from worker.ingest.records import StationCache, customer_for_phone, insert_message, open_thread, social_thread
+from worker.locks import lock_number
+
+__all__ = ["InboxItem", "Outcome", "Prepared", "apply", "prepare"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: uuid.UUID
+    provider: str
+    payload_encrypted: str
+    content_type: str | None
+    received_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSms:
+    sms: TwilioSms
+    from_e164: str
+    to_address: str
+    phone_index: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    item: InboxItem
+    payload: PreparedSms | StatusCallback | MetaPayload
+    # Rows are applied in this order, so concurrent drains take row and advisory locks in
+    # one global order and cannot deadlock each other.
+    sort_key: tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    failed_reason: str | None = None  # set: the row is marked failed (its good parts stay)
+    note: str | None = None
+
+
+def _number(raw: str, field_name: str) -> str:
+    try:
+        return normalize(raw, require_valid=False)
+    except InvalidNumber as exc:
+        raise BadInput(f"{field_name} is not a phone number: {exc}") from exc
+
+
+def _prepare_sms(text: str, content_type: str | None) -> PreparedSms:
+    sms = parse_twilio_sms(decode_params(text, content_type))
+    # Inbound numbers are accepted when merely possible, not only when libphonenumber knows
+    # them as assigned: stale metadata must never make us drop a STOP.
+    from_e164 = _number(sms.from_raw, "From")
+    to = sms.to_raw.strip()
+    to_address = to if is_short_code(to) else _number(to, "To")
+    return PreparedSms(sms, from_e164, to_address, pii.blind_index(from_e164, kind="phone"))
+
+
+def prepare(item: InboxItem) -> Prepared:
+    """Decrypt and parse a row; BadInput (with a readable reason) when it cannot be acted on."""
+    try:
+        text = pii.decrypt(item.payload_encrypted, kind="inbox")
+    except (pii.PiiError, UnicodeDecodeError) as exc:
+        raise BadInput(f"stored payload cannot be decrypted: {exc}") from exc
+    if item.provider == "twilio_sms":
+        sms = _prepare_sms(text, item.content_type)
+        return Prepared(item, sms, (0, sms.phone_index.hex()))
+    if item.provider == "twilio_status":
+        cb = parse_status_callback(decode_params(text, item.content_type))
+        return Prepared(item, cb, (1, cb.message_sid))
+    if item.provider == "meta":
+        meta = parse_meta(text)
+        if not meta.events and meta.errors:
+            raise BadInput("; ".join(meta.errors)[:1000])
+        first = meta.events[0] if meta.events else None
+        return Prepared(item, meta, (2, f"{first.page_id}:{first.sender_id}" if first else ""))
+    raise BadInput(f"unknown provider {item.provider!r}")
+
+
+def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: PreparedSms) -> Outcome:
+    sms = p.sms
+    station_id = stations.by_address(session, "sms", p.to_address)
+    if station_id is None and sms.messaging_service_sid:
+        station_id = stations.by_messaging_service(session, sms.messaging_service_sid)
+    if station_id is None:
+        raise BadInput(f"no station has the SMS number {mask(p.to_address)} (add it with `msgworker sender add`)")
+    # The per-number lock the consent engine and the send path share, taken first so this
+    # transaction's lock order is (number, then rows) like theirs.
+    lock_number(session, p.phone_index)
+    customer_id, created = customer_for_phone(session, station_id, p.from_e164, p.phone_index)
+    thread_id = open_thread(
+        session, customer_id=customer_id, channel="sms", station_id=station_id, at=item.received_at
+    )
+    message_id = insert_message(
+        session,
+        thread_id=thread_id,
+        station_id=station_id,
+        channel="sms",
+        provider_message_id=sms.message_sid,
+        body=sms.body,
+        media=sms.media or None,
+        num_segments=sms.num_segments,
+        meta=sms.meta or None,
+        inbox_id=item.id,
+    )
+    if message_id is None:
+        return Outcome(note="duplicate message")
+    if created:
+        log.info("customer_stub_created", customer_id=str(customer_id), station_id=str(station_id))
+    on_inbound(
+        session,
+        InboundMessage(
+            station_id=station_id,
+            customer_id=customer_id,
+            thread_id=thread_id,
+            message_id=message_id,
+            channel="sms",
+            phone_e164=p.from_e164,
+            to_address=p.to_address,
+            body=sms.body,
+            provider_message_id=sms.message_sid,
+            opt_out_type=sms.opt_out_type,
+            messaging_service_sid=sms.messaging_service_sid,
+            received_at=item.received_at,
+        ),
+    )
+    return Outcome()
+
+
+def _apply_status(session: Session, item: InboxItem, cb: StatusCallback) -> Outcome:
+    out = record_callback(
+        session,
+        provider_sid=cb.message_sid,
+        status=cb.status,
+        error_code=cb.error_code,
+        raw=cb.raw,
+        inbox_id=item.id,
+    )
+    if out.event_id is None:
+        return Outcome(note="duplicate callback")
+    if out.outbound_id is None:
+        return Outcome(note="no outbound message has this sid yet; kept for the send path")
+    return Outcome()
+
+
+def _timestamp(ms: int | None) -> datetime | None:
+    if ms is None or not 0 < ms < 10**14:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _apply_meta(session: Session, stations: StationCache, item: InboxItem, meta: MetaPayload) -> Outcome:
+    errors = list(meta.errors)
+    handled = 0
+    for ev in meta.events:
+        station_id = stations.by_address(session, ev.channel, ev.page_id)
+        if station_id is None and ev.recipient_id and ev.recipient_id != ev.page_id:
+            station_id = stations.by_address(session, ev.channel, ev.recipient_id)
+        if station_id is None:
+            errors.append(f"{ev.where}: no station has {ev.channel} page/account id {ev.page_id}")
+            continue
+        customer_id, thread_id = social_thread(
+            session, channel=ev.channel, station_id=station_id, sender_id=ev.sender_id, at=item.received_at
+        )
+        message_id = insert_message(
+            session,
+            thread_id=thread_id,
+            station_id=station_id,
+            channel=ev.channel,
+            provider_message_id=ev.mid,
+            body=ev.body,
+            media=ev.media or None,
+            meta={"kind": ev.kind, "page_id": ev.page_id},
+            inbox_id=item.id,
+            sent_at=_timestamp(ev.timestamp_ms),
+        )
+        handled += 1
+        if message_id is None:
+            continue
+        on_inbound(
+            session,
+            InboundMessage(
+                station_id=station_id,
+                customer_id=customer_id,
+                thread_id=thread_id,
+                message_id=message_id,
+                channel=ev.channel,
+                phone_e164=None,
+                to_address=ev.page_id,
+                body=ev.body,
+                provider_message_id=ev.mid,
+                opt_out_type=None,
+                messaging_service_sid=None,
+                received_at=item.received_at,
+            ),
+        )
+    if errors:
+        # The good events stay stored; `msgworker inbox retry` re-runs the row idempotently
+        # (mids are unique) once the cause (e.g. a missing page id) is fixed.
+        return Outcome(
+            failed_reason=f"{len(errors)} problem(s), {handled} message(s) stored: " + "; ".join(errors)[:1000]
+        )
+    return Outcome(note=f"{len(meta.events)} message(s), {meta.skipped} other event(s) skipped")
+
+
+def apply(session: Session, stations: StationCache, prepared: Prepared) -> Outcome:
+    """Write the row's effect (inside the caller's savepoint)."""
+    payload = prepared.payload
+    if isinstance(payload, PreparedSms):
+        return _apply_sms(session, stations, prepared.item, payload)
+    if isinstance(payload, StatusCallback):
+        return _apply_status(session, prepared.item, payload)
+    return _apply_meta(session, stations, prepared.item, payload)

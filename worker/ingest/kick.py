@@ -1,0 +1,64 @@
+"""Coalesced wake-ups for the inbox drain: at most one drain task waits in the broker.
+
+One Celery task per webhook tops out near the broker's task rate; a drain task instead
+processes every pending inbox row in batches. The receiver "kicks" after each commit:
+
+    SET msgworker:inbox:kick NX EX 10   -> set: publish a drain task; taken: nothing to do
+
+and a drain clears the key *before* it first looks for rows. So whenever the key exists, a
+drain that has not yet looked for rows is on its way, and it will see every row committed
+before the key was found taken. A row committed after the drain's last look finds the key
+cleared and publishes a new drain. Nothing is missed, and the broker carries about one task
+per drain run instead of one per webhook.
+
+If the task is lost (broker restart) the key expires after KICK_TTL_SECONDS, and the beat
+sweeper drains whatever is still pending anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = ["DRAIN_TASK", "KICK_KEY", "KICK_TTL_SECONDS", "clear", "client", "kick"]
+
+KICK_KEY = "msgworker:inbox:kick"
+KICK_TTL_SECONDS = 10
+DRAIN_TASK = "tasks.ingest.drain_inbox"
+
+
+@functools.lru_cache(maxsize=4)
+def client(url: str) -> redis.Redis[bytes]:
+    """A Redis client that fails fast: a webhook must not wait on a dead Redis."""
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=0.5,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+def kick(conn: redis.Redis[bytes], publish: Callable[[], object]) -> bool:
+    """Ensure a drain runs after this call; True when this call published the task.
+
+    Raises the Redis or broker error, after releasing the key so the next kick retries.
+    """
+    if not conn.set(KICK_KEY, b"1", nx=True, ex=KICK_TTL_SECONDS):
+        return False
+    try:
+        publish()
+    except BaseException:
+        with contextlib.suppress(redis.RedisError):  # it expires on its own otherwise
+            conn.delete(KICK_KEY)
+        raise
+    return True
+
+
+def clear(conn: redis.Redis[bytes]) -> None:
+    conn.delete(KICK_KEY)

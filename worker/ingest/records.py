@@ -1,0 +1,185 @@
+"""Find-or-create of stations, customers, threads and messages, race-free.
+
+Two first messages from a new number processed at the same time (two workers, or a retry
+racing the original) must end as one customer and one open thread. The partial unique
+indexes do that work: ``uq_customers_station_phone_live`` and ``uq_message_threads_open``
+take INSERT ... ON CONFLICT, and a conflicting concurrent insert makes ours wait for it and
+then find its row. Social senders have no phone number and no unique key, so their
+find-or-create runs under an advisory lock on (channel, station, sender id).
+
+Every function takes the caller's session and never commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from worker import pii
+from worker.locks import LockNamespace, lock, text_key
+from worker.models import Message
+
+__all__ = [
+    "StationCache",
+    "customer_for_phone",
+    "insert_message",
+    "open_thread",
+    "social_thread",
+]
+
+
+@dataclass
+class StationCache:
+    """Sender-address -> station lookups for one drain run (the table changes rarely)."""
+
+    _by_address: dict[tuple[str, str], uuid.UUID | None] = field(default_factory=dict)
+    _by_service: dict[str, uuid.UUID | None] = field(default_factory=dict)
+
+    def by_address(self, session: Session, channel: str, address: str) -> uuid.UUID | None:
+        key = (channel, address)
+        if key not in self._by_address:
+            self._by_address[key] = session.execute(
+                text("SELECT station_id FROM identity.station_senders WHERE channel = :ch AND address = :addr"),
+                {"ch": channel, "addr": address},
+            ).scalar_one_or_none()
+        return self._by_address[key]
+
+    def by_messaging_service(self, session: Session, service_sid: str) -> uuid.UUID | None:
+        """The station owning a Messaging Service, when exactly one station does."""
+        if service_sid not in self._by_service:
+            stations = (
+                session.execute(
+                    text(
+                        "SELECT DISTINCT station_id FROM identity.station_senders"
+                        " WHERE channel = 'sms' AND messaging_service_sid = :mg"
+                    ),
+                    {"mg": service_sid},
+                )
+                .scalars()
+                .all()
+            )
+            self._by_service[service_sid] = stations[0] if len(stations) == 1 else None
+        return self._by_service[service_sid]
+
+
+_CUSTOMER_UPSERT = text(
+    "WITH ins AS ("
+    " INSERT INTO core.customers (station_id, phone_encrypted, phone_index, source)"
+    " VALUES (:station_id, :phone_encrypted, :phone_index, :source)"
+    " ON CONFLICT (station_id, phone_index) WHERE deleted_at IS NULL DO NOTHING"
+    " RETURNING id)"
+    " SELECT id, true AS created FROM ins"
+    " UNION ALL"
+    " SELECT id, false FROM core.customers"
+    " WHERE station_id = :station_id AND phone_index = :phone_index AND deleted_at IS NULL"
+    " LIMIT 1"
+)
+_CUSTOMER_FIND = text(
+    "SELECT id FROM core.customers WHERE station_id = :station_id AND phone_index = :phone_index"
+    " AND deleted_at IS NULL"
+)
+
+
+def customer_for_phone(
+    session: Session, station_id: uuid.UUID, e164: str, phone_index: bytes, *, source: str = "sms_inbound"
+) -> tuple[uuid.UUID, bool]:
+    """The live customer with this number in this station, created as a stub if none exists."""
+    params = {
+        "station_id": station_id,
+        "phone_index": phone_index,
+        "phone_encrypted": pii.encrypt(e164, kind="phone"),
+        "source": source,
+    }
+    row = session.execute(_CUSTOMER_UPSERT, params).first()
+    if row is not None:
+        return row[0], bool(row[1])
+    # A concurrent transaction inserted the same customer after this statement's snapshot
+    # was taken: ON CONFLICT waited for its commit, and a fresh statement now sees it.
+    return session.execute(_CUSTOMER_FIND, params).scalar_one(), False
+
+
+_THREAD_UPSERT = text(
+    "INSERT INTO core.message_threads (customer_id, channel, station_id, external_thread_id, last_message_at)"
+    " VALUES (:customer_id, :channel, :station_id, :external_id, :at)"
+    " ON CONFLICT (customer_id, channel, station_id) WHERE deleted_at IS NULL AND status = 'open'"
+    " DO UPDATE SET last_message_at = GREATEST(core.message_threads.last_message_at, EXCLUDED.last_message_at),"
+    " updated_at = now()"
+    " RETURNING id"
+)
+
+
+def open_thread(
+    session: Session,
+    *,
+    customer_id: uuid.UUID,
+    channel: str,
+    station_id: uuid.UUID,
+    at: datetime,
+    external_id: str | None = None,
+) -> uuid.UUID:
+    """The customer's open thread on this channel and station (created if none), bumped to ``at``.
+
+    The bump is GREATEST(existing, at), so processing a message twice, or an older message
+    late, never moves last_message_at backwards.
+    """
+    return uuid.UUID(
+        str(
+            session.execute(
+                _THREAD_UPSERT,
+                {
+                    "customer_id": customer_id,
+                    "channel": channel,
+                    "station_id": station_id,
+                    "external_id": external_id,
+                    "at": at,
+                },
+            ).scalar_one()
+        )
+    )
+
+
+def social_thread(
+    session: Session, *, channel: str, station_id: uuid.UUID, sender_id: str, at: datetime
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """(customer id, open thread id) for a Messenger/Instagram sender, created if needed.
+
+    The sender id (PSID / IGSID) is the thread's external id; the customer is a stub with no
+    phone number (source = the channel).
+    """
+    lock(session, LockNamespace.SOCIAL_THREAD, text_key(f"{channel}:{station_id}:{sender_id}"))
+    found = session.execute(
+        text(
+            "SELECT customer_id FROM core.message_threads"
+            " WHERE channel = :ch AND external_thread_id = :ext AND station_id = :st AND deleted_at IS NULL"
+            " ORDER BY (status = 'open') DESC, last_message_at DESC LIMIT 1"
+        ),
+        {"ch": channel, "ext": sender_id, "st": station_id},
+    ).scalar_one_or_none()
+    if found is None:
+        customer_id = session.execute(
+            text("INSERT INTO core.customers (station_id, source) VALUES (:st, :src) RETURNING id"),
+            {"st": station_id, "src": channel},
+        ).scalar_one()
+    else:
+        customer_id = found
+    thread_id = open_thread(
+        session, customer_id=customer_id, channel=channel, station_id=station_id, at=at, external_id=sender_id
+    )
+    return customer_id, thread_id
+
+
+def insert_message(session: Session, **values: Any) -> uuid.UUID | None:
+    """Insert an inbound message; None when (channel, provider_message_id) already exists."""
+    stmt = (
+        insert(Message)
+        .values(direction="inbound", **values)
+        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        .returning(Message.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()

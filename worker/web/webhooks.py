@@ -1,0 +1,214 @@
+"""Webhook endpoints: verify, cap, store, kick, answer. Nothing else happens in a request.
+
+Order per POST (the shape of warehouse's SES notification view):
+1. content type (415) and body size (413, by Content-Length and by counting the bytes
+   actually read, for chunked bodies); nothing is stored.
+2. signature against the public URL (403); nothing is stored.
+3. the raw body, encrypted, into core.webhook_inbox, idempotent on the provider's event id,
+   committed. A duplicate gets the same success answer.
+4. a coalesced kick of the drain task (worker/ingest/kick.py), after the commit.
+5. the answer: empty TwiML for an inbound SMS, 200 for the rest.
+
+Never a 2xx for a webhook that was not stored, and never a 500: a database that cannot take
+the row gives 503 with Retry-After; anything unexpected is logged and gives 503 too. Note
+that Twilio retries a 5xx only when the URL's connection overrides ask for it (default
+``rp=ct``; COMPLIANCE.md §1), so configure ``#rc=3&rp=ct,rt,5xx`` and a Fallback URL
+(/work/notes/inbound.md).
+
+A correctly signed body that is malformed (no MessageSid, not JSON, bad numbers) is stored
+and marked failed by the worker with a readable reason, so nothing signed is ever lost.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from worker.ingest.payloads import body_digest, decode_params, first_values, parse_form, sms_event_id, status_event_id
+from worker.ingest.service import request_drain
+from worker.settings import get_settings
+from worker.web import inbox_store
+from worker.web.signatures import is_json_variant, meta_signature_valid, public_url, twilio_signature_valid
+
+__all__ = ["EMPTY_TWIML", "router"]
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+_RETRY_AFTER = {"Retry-After": "5"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    return PlainTextResponse(text, status_code=status, headers=headers)
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _header(request: Request, name: str, limit: int) -> str | None:
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    return value.replace("\x00", "")[:limit] or None
+
+
+def _path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if isinstance(raw, bytes | bytearray) else str(request.scope.get("path", "/"))
+
+
+def _store_and_kick(provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str) -> bool:
+    created = inbox_store.store(
+        provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
+    )
+    # Kick even for a duplicate: if the first copy is still pending, this is its wake-up.
+    request_drain()
+    return created
+
+
+async def _store(
+    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
+) -> Response | None:
+    """Store and kick; a 503 response when the database cannot take it, else None."""
+    try:
+        created = await run_in_threadpool(_store_and_kick, provider, event_id, delivery_id, content_type, text)
+    except SQLAlchemyError as exc:
+        log.warning("webhook_not_stored", provider=provider, error=type(exc).__name__)
+        return _plain(503, "storage unavailable, retry later\n", _RETRY_AFTER)
+    if not created:
+        log.info("webhook_duplicate", provider=provider, event_id=event_id)
+    return None
+
+
+async def _twilio(request: Request, provider: str) -> Response:
+    settings = get_settings()
+    content_type = _header(request, "content-type", 128)
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    json_variant = mime == _JSON and is_json_variant(query)
+    if mime not in ("", _FORM) and not json_variant:
+        return _plain(415, f"expected {_FORM}\n")
+    try:
+        raw = await _read_capped(request, settings.WEBHOOK_MAX_BODY_BYTES)
+    except _TooLarge:
+        log.warning("webhook_too_large", provider=provider, cap=settings.WEBHOOK_MAX_BODY_BYTES)
+        return _plain(413, "body too large\n")
+    text = raw.decode("utf-8", errors="replace")
+    url = public_url(settings.PUBLIC_BASE_URL, _path(request), query)
+    signature = request.headers.get("x-twilio-signature")
+    token = settings.secret("TWILIO_AUTH_TOKEN")
+    if json_variant:
+        valid = twilio_signature_valid(url, token=token, signature=signature, body=text)
+        try:
+            params = decode_params(text, _JSON)
+        except ValueError:
+            params = {}
+    else:
+        form = parse_form(text)
+        valid = twilio_signature_valid(url, token=token, signature=signature, params=form)
+        params = first_values(form)
+    if not valid:
+        log.warning("webhook_signature_invalid", provider=provider, path=_path(request), signed=bool(signature))
+        return _plain(403, "invalid signature\n")
+    event_id = sms_event_id(params, raw) if provider == "twilio_sms" else status_event_id(params, raw)
+    failure = await _store(
+        provider,
+        event_id,
+        _header(request, "i-twilio-idempotency-token", 255),
+        _JSON if json_variant else (content_type or _FORM),
+        text,
+    )
+    if failure is not None:
+        return failure
+    if provider == "twilio_sms":
+        return Response(EMPTY_TWIML, media_type="text/xml")
+    return Response(b"", status_code=200)
+
+
+async def _guarded(request: Request, provider: str) -> Response:
+    try:
+        if provider == "meta":
+            return await _meta(request)
+        return await _twilio(request, provider)
+    except ClientDisconnect:
+        return _plain(400, "client disconnected\n")
+    except Exception:
+        log.exception("webhook_unexpected_error", provider=provider)
+        return _plain(503, "temporarily unavailable\n", _RETRY_AFTER)
+
+
+@router.post("/webhooks/twilio/sms")
+async def twilio_sms(request: Request) -> Response:
+    """Inbound SMS/MMS (Twilio messaging webhook): stored, then answered with empty TwiML."""
+    return await _guarded(request, "twilio_sms")
+
+
+@router.post("/webhooks/twilio/status")
+async def twilio_status(request: Request) -> Response:
+    """Outbound message status callbacks."""
+    return await _guarded(request, "twilio_status")
+
+
+@router.get("/webhooks/meta")
+async def meta_verify(request: Request) -> Response:
+    """Meta's subscription handshake: echo hub.challenge when mode and verify token match."""
+    q = request.query_params
+    mode = q.get("hub.mode")
+    token = q.get("hub.verify_token") or ""
+    challenge = q.get("hub.challenge") or ""
+    expected = get_settings().secret("META_VERIFY_TOKEN")
+    if mode == "subscribe" and secrets.compare_digest(token.encode(), expected.encode()) and len(challenge) <= 512:
+        return _plain(200, challenge)
+    log.warning("meta_verify_refused", mode=(mode or "")[:20])
+    return _plain(403, "verification failed\n")
+
+
+async def _meta(request: Request) -> Response:
+    settings = get_settings()
+    try:
+        raw = await _read_capped(request, settings.WEBHOOK_MAX_BODY_BYTES)
+    except _TooLarge:
+        log.warning("webhook_too_large", provider="meta", cap=settings.WEBHOOK_MAX_BODY_BYTES)
+        return _plain(413, "body too large\n")
+    header = request.headers.get("x-hub-signature-256")
+    if not meta_signature_valid(raw, header, settings.secret("META_APP_SECRET")):
+        log.warning("webhook_signature_invalid", provider="meta", signed=bool(header))
+        return _plain(403, "invalid signature\n")
+    # Meta has no single id per POST (a retry resends the same body); individual message
+    # ids are deduplicated when the messages are inserted.
+    failure = await _store("meta", "sha256:" + body_digest(raw), None, _header(request, "content-type", 128) or _JSON,
+                           raw.decode("utf-8", errors="replace"))
+    if failure is not None:
+        return failure
+    return Response(json.dumps({"status": "ok"}).encode(), media_type=_JSON)
+
+
+@router.post("/webhooks/meta")
+async def meta_events(request: Request) -> Response:
+    """Messenger and Instagram message notifications."""
+    return await _guarded(request, "meta")
