@@ -1,12 +1,241 @@
-"""Inbound messages into consent events. (Being built under the consent issue; until it
-lands, inbound messages record no consent.)"""
+"""Inbound messages into consent events, replies and review items (called by ingest).
+
+Runs inside ingest's transaction (worker.consent_hook), after the message row is written:
+the consent event, its state change, the cancelled outbox rows, the reply row and the
+message all commit together, or none of them does (and the redelivered webhook retries).
+
+Per message (compliance.consent_intake.decide merges our classifier and Twilio's
+OptOutType):
+
+- opt_out: record ``opt_out`` (scope: business-wide unless CONSENT_OPT_OUT_SCOPE is
+  "station"; STOPALL always business-wide and purpose all). If it moved the number into
+  opted-out (it was not opted out for the station texted), queue exactly one confirmation
+  (unless Twilio's Advanced Opt-Out already replied and CONSENT_CONFIRM_WHEN_PROVIDER_REPLIED
+  is off) and cancel every other unsent row to the number. A repeated STOP (or a STOPALL
+  after a station STOP) is recorded, because it is evidence, but sends nothing.
+- opt_in: record ``opt_in`` (same scope rule). Only an explicit opt-in keyword or
+  Twilio's START gets here. If it lifted an opt-out, queue the START confirmation.
+- help: record ``help_request``; reply with the station's HELP text unless the number is
+  opted out (only the opt-out confirmation may reach an opted-out number) or Twilio
+  already replied.
+- review: record ``review_opened`` and open a review item (worker.consent.review).
+- none: nothing.
+
+Idempotency: every event key is ``sms:<MessageSid>:<kind>``, every reply key is derived
+from the event or the MessageSid, so a redelivered webhook changes nothing.
+
+Social channels (Messenger, Instagram) are out of scope of this SMS ledger: it is keyed
+by phone number, and a PSID is not one. Those messages are logged and left alone here.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from sqlalchemy.orm import Session
 
+from compliance.consent_intake import Action, InboundDecision, decide
+from compliance.consent_rules import Kind, Purpose
+from compliance.keywords import Classification, classify
+from compliance.phones import normalize
+from worker import pii
+from worker.consent.effects import (
+    cancel_after_opt_out,
+    queue_help_reply,
+    queue_opt_in_confirmation,
+    queue_opt_out_confirmation,
+)
+from worker.consent.ledger import RecordResult, record_event
+from worker.consent.review import open_review
+from worker.consent.state import covering_state
 from worker.inbound import InboundMessage
+from worker.locks import lock_number
+from worker.models import OutboundMessage, Station
+from worker.settings import get_settings
+
+__all__ = ["handle_inbound"]
+
+log = structlog.get_logger(__name__)
+
+
+def _evidence(msg: InboundMessage, classification: Classification, decision: InboundDecision) -> dict[str, Any]:
+    return {
+        "provider_message_id": msg.provider_message_id,
+        "message_id": msg.message_id,
+        "received_station_id": msg.station_id,
+        "channel": msg.channel,
+        "to_address": msg.to_address,
+        "messaging_service_sid": msg.messaging_service_sid,
+        "raw_body": msg.body,
+        "opt_out_type": msg.opt_out_type,
+        "classification": classification.as_evidence(),
+        "source": decision.source.value if decision.source else None,
+        "received_at": msg.received_at,
+    }
 
 
 def handle_inbound(session: Session, message: InboundMessage) -> None:
-    return None
+    """Classify the message and record whatever consent it expresses (see module docstring)."""
+    if message.channel != "sms" or not message.phone_e164:
+        log.info("consent_not_applicable", channel=message.channel, message_id=str(message.message_id))
+        return
+    classification = classify(message.body or "")
+    decision = decide(classification, message.opt_out_type)
+    if decision.unknown_opt_out_type:
+        log.warning(
+            "unknown_opt_out_type", value=decision.unknown_opt_out_type[:16], message_id=str(message.message_id)
+        )
+    if decision.action == Action.NONE:
+        return
+    station = session.get(Station, message.station_id)
+    if station is None:
+        raise LookupError(f"station {message.station_id} of message {message.message_id} does not exist")
+    evidence = _evidence(message, classification, decision)
+    settings = get_settings()
+    business_wide = decision.scope_all or settings.CONSENT_OPT_OUT_SCOPE == "business"
+    scope = None if business_wide else message.station_id
+    log.info(
+        "consent_intent",
+        action=decision.action.value,
+        source=decision.source.value if decision.source else None,
+        rule=classification.rule,
+        scope="business" if scope is None else "station",
+        message_id=str(message.message_id),
+    )
+    if decision.action == Action.OPT_OUT:
+        _opt_out(session, message, station, decision, evidence, scope)
+    elif decision.action == Action.OPT_IN:
+        _opt_in(session, message, station, decision, evidence, scope)
+    elif decision.action == Action.HELP:
+        _help(session, message, station, decision, evidence)
+    elif decision.action == Action.REVIEW:
+        assert message.phone_e164 is not None
+        open_review(
+            session,
+            phone_e164=message.phone_e164,
+            station=station,
+            scope_station_id=scope,
+            message_id=message.message_id,
+            provider_message_id=message.provider_message_id,
+            received_at=message.received_at,
+            classification=classification.as_evidence(),
+            evidence=evidence,
+        )
+
+
+def _provider_reply_suppresses(decision: InboundDecision) -> bool:
+    return decision.provider_replied and not get_settings().CONSENT_CONFIRM_WHEN_PROVIDER_REPLIED
+
+
+def _record(
+    session: Session, message: InboundMessage, kind: Kind, purpose: str, decision: InboundDecision,
+    evidence: dict[str, Any], scope: Any,
+) -> RecordResult:
+    assert message.phone_e164 is not None
+    assert decision.source is not None
+    return record_event(
+        session,
+        phone_e164=message.phone_e164,
+        kind=kind,
+        purpose=purpose,
+        source=decision.source,
+        evidence=evidence,
+        occurred_at=message.received_at,
+        station_id=scope,
+        idempotency_key=f"sms:{message.provider_message_id}:{kind.value}",
+    )
+
+
+def _opt_out(
+    session: Session, message: InboundMessage, station: Station, decision: InboundDecision,
+    evidence: dict[str, Any], scope: Any,
+) -> None:
+    purpose = Purpose.ALL if decision.scope_all else get_settings().CONSENT_OPT_OUT_PURPOSE
+    assert message.phone_e164 is not None
+    # Lock before reading "was this number already opted out here?", so the answer
+    # cannot change before the event is recorded (record_event re-takes the same lock).
+    index = pii.blind_index(normalize(message.phone_e164, require_valid=False), kind="phone")
+    lock_number(session, index)
+    before = covering_state(session, index, message.station_id)
+    was_out = before.opted_out if purpose == Purpose.ALL else before.marketing_opted_out
+    result = _record(session, message, Kind.OPT_OUT, purpose, decision, evidence, scope)
+    if not result.created:
+        return
+    confirmation: OutboundMessage | None = None
+    # One confirmation per opt-out as the person sees it: a STOPALL after a station STOP
+    # (station scope) widens the opt-out but sends no second text.
+    if was_out or not result.moved_to_opted_out:
+        log.info("opt_out_confirmation_skipped", reason="already_opted_out", event_id=str(result.event.id))
+    elif _provider_reply_suppresses(decision):
+        log.info("opt_out_confirmation_skipped", reason="provider_replied", event_id=str(result.event.id))
+    else:
+        assert message.phone_e164 is not None
+        confirmation = queue_opt_out_confirmation(
+            session,
+            station=station,
+            phone_e164=message.phone_e164,
+            event_id=result.event.id,
+            customer_id=message.customer_id,
+            thread_id=message.thread_id,
+        )
+    cancel_after_opt_out(
+        session, result.event.phone_index, keep_ids=frozenset({confirmation.id}) if confirmation else frozenset()
+    )
+
+
+def _opt_in(
+    session: Session, message: InboundMessage, station: Station, decision: InboundDecision,
+    evidence: dict[str, Any], scope: Any,
+) -> None:
+    result = _record(session, message, Kind.OPT_IN, Purpose.ALL, decision, evidence, scope)
+    if not result.created:
+        return
+    now = covering_state(session, result.event.phone_index, message.station_id)
+    if now.opted_out:
+        # A narrower opt-in (station scope) does not lift a broader opt-out.
+        log.info("opt_in_confirmation_skipped", reason="still_opted_out", event_id=str(result.event.id))
+        return
+    if not result.lifted_opt_out:
+        log.info("opt_in_confirmation_skipped", reason="was_not_opted_out", event_id=str(result.event.id))
+        return
+    if _provider_reply_suppresses(decision):
+        log.info("opt_in_confirmation_skipped", reason="provider_replied", event_id=str(result.event.id))
+        return
+    assert message.phone_e164 is not None
+    queue_opt_in_confirmation(
+        session,
+        station=station,
+        phone_e164=message.phone_e164,
+        event_id=result.event.id,
+        provider_message_id=message.provider_message_id,
+        customer_id=message.customer_id,
+        thread_id=message.thread_id,
+    )
+
+
+def _help(
+    session: Session, message: InboundMessage, station: Station, decision: InboundDecision,
+    evidence: dict[str, Any],
+) -> None:
+    # HELP changes nothing; recorded per station as evidence of the request.
+    result = _record(session, message, Kind.HELP_REQUEST, Purpose.ALL, decision, evidence, message.station_id)
+    if not result.created:
+        return
+    state = covering_state(session, result.event.phone_index, message.station_id)
+    if state.opted_out:
+        log.info("help_reply_skipped", reason="opted_out", event_id=str(result.event.id))
+        return
+    if _provider_reply_suppresses(decision):
+        log.info("help_reply_skipped", reason="provider_replied", event_id=str(result.event.id))
+        return
+    assert message.phone_e164 is not None
+    queue_help_reply(
+        session,
+        station=station,
+        phone_e164=message.phone_e164,
+        event_id=result.event.id,
+        provider_message_id=message.provider_message_id,
+        customer_id=message.customer_id,
+        thread_id=message.thread_id,
+    )

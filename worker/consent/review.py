@@ -1,0 +1,379 @@
+"""The review queue: ambiguous messages a person must read ("is this a revocation?").
+
+FCC 24-24 makes any reasonable means of revocation binding (COMPLIANCE.md §3), so a
+message the classifier cannot call either way ("I need to cancel", "don't text me at
+work") is not ignored: it opens a review item, marketing to the number pauses
+(consent_state.pending_review), and a person resolves it as opt_out or not_opt_out.
+
+The deadline is 10 business days after receipt (compliance.business_days, in the
+station's time zone): the legal limit for honouring a revocation. An item still open at
+its deadline is converted into an opt-out by the beat tick (``review_deadline_passed``,
+logged at error level), because the rule's rebuttable presumption favours the consumer.
+Items within CONSENT_REVIEW_WARN_BUSINESS_DAYS of their deadline are logged as
+``review_deadline_near`` warnings on every tick.
+
+Every resolution is a ledger event (review_resolved), preceded by an opt_out event when
+resolved (or expired) as an opt-out, with its one confirmation text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from compliance.business_days import business_days_between, deadline_after
+from compliance.consent_rules import Kind, Purpose, Source
+from worker import pii
+from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
+from worker.consent.ledger import RecordResult, record_event
+from worker.locks import lock_number
+from worker.models import (
+    AuditAction,
+    AuditLog,
+    ConsentEvent,
+    Message,
+    MessageThread,
+    OutboundMessage,
+    ReviewItem,
+    Station,
+)
+from worker.settings import get_settings
+
+__all__ = [
+    "NearDeadline",
+    "ResolveResult",
+    "ReviewError",
+    "expire_item",
+    "list_open",
+    "near_deadline",
+    "open_review",
+    "resolve",
+    "run_deadline_tick",
+]
+
+log = structlog.get_logger(__name__)
+
+Resolution = Literal["opt_out", "not_opt_out"]
+
+
+class ReviewError(ValueError):
+    """Raised when a review item cannot be resolved (unknown id, already resolved)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveResult:
+    item: ReviewItem
+    resolved: RecordResult
+    opt_out: RecordResult | None
+    confirmation: OutboundMessage | None
+
+
+def open_review(
+    session: Session,
+    *,
+    phone_e164: str,
+    station: Station,
+    scope_station_id: uuid.UUID | None,
+    message_id: uuid.UUID | None,
+    provider_message_id: str,
+    received_at: datetime,
+    classification: dict[str, Any],
+    evidence: dict[str, Any],
+) -> tuple[RecordResult, ReviewItem | None]:
+    """Record review_opened and open the item (once per inbound message)."""
+    result = record_event(
+        session,
+        phone_e164=phone_e164,
+        kind=Kind.REVIEW_OPENED,
+        purpose=Purpose.MARKETING,
+        source=Source(evidence.get("source", Source.SMS_PHRASE)),
+        evidence=evidence,
+        occurred_at=received_at,
+        station_id=scope_station_id,
+        idempotency_key=f"sms:{provider_message_id}:review_opened",
+    )
+    if not result.created:
+        return result, None
+    settings = get_settings()
+    deadline = deadline_after(received_at, settings.CONSENT_REVIEW_BUSINESS_DAYS, station.timezone)
+    item = ReviewItem(
+        phone_index=result.event.phone_index,
+        phone_encrypted=result.event.phone_encrypted,
+        station_id=station.id,
+        message_id=message_id,
+        classification=classification,
+        status="open",
+        deadline_at=deadline,
+        opened_event_id=result.event.id,
+    )
+    session.add(item)
+    session.flush()
+    log.warning(
+        "review_opened",
+        review_item_id=str(item.id),
+        event_id=str(result.event.id),
+        station_id=str(station.id),
+        deadline_at=deadline.isoformat(),
+        rule=classification.get("rule"),
+    )
+    return result, item
+
+
+def list_open(session: Session, *, limit: int | None = None) -> list[tuple[ReviewItem, Station | None]]:
+    """Open items, nearest deadline first."""
+    q = (
+        select(ReviewItem, Station)
+        .join(Station, Station.id == ReviewItem.station_id, isouter=True)
+        .where(ReviewItem.status == "open")
+        .order_by(ReviewItem.deadline_at, ReviewItem.created_at)
+    )
+    if limit is not None:
+        q = q.limit(limit)
+    return [(item, station) for item, station in session.execute(q)]
+
+
+def _open_count(session: Session, phone_index: bytes, excluding: uuid.UUID) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(ReviewItem)
+            .where(ReviewItem.phone_index == phone_index, ReviewItem.status == "open", ReviewItem.id != excluding)
+        ).scalar_one()
+    )
+
+
+def resolve(
+    session: Session,
+    item_id: uuid.UUID,
+    *,
+    resolution: Resolution,
+    by: str,
+    note: str | None = None,
+    now: datetime | None = None,
+    source: Source = Source.STAFF,
+    actor: str | None = None,
+) -> ResolveResult:
+    """Close an open item; as opt_out it also records the opt-out and queues its confirmation.
+
+    ``actor`` (e.g. "cli:alice") writes a public.audit_logs row.
+    """
+    if resolution not in ("opt_out", "not_opt_out"):
+        raise ReviewError(f"resolution must be opt_out or not_opt_out, not {resolution!r}")
+    now = now or datetime.now(UTC)
+    peek = session.get(ReviewItem, item_id)
+    if peek is None:
+        raise ReviewError(f"no review item {item_id}")
+    # The number lock first (the order every consent writer uses), then the row.
+    lock_number(session, peek.phone_index)
+    item = session.execute(
+        select(ReviewItem).where(ReviewItem.id == item_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    if item.status != "open":
+        raise ReviewError(f"review item {item_id} is already {item.status}")
+    opened = session.get(ConsentEvent, item.opened_event_id) if item.opened_event_id else None
+    scope = opened.station_id if opened is not None else None
+    received_at = opened.occurred_at if opened is not None else item.created_at
+    phone = pii.decrypt(item.phone_encrypted, kind="phone")
+    common = {
+        "review_item_id": item.id,
+        "message_id": item.message_id,
+        "resolution": resolution,
+        "resolved_by": by,
+        "note": note,
+        "deadline_at": item.deadline_at,
+        "classification": item.classification,
+    }
+    opt_out: RecordResult | None = None
+    confirmation: OutboundMessage | None = None
+    if resolution == "opt_out":
+        settings = get_settings()
+        # occurred_at is when the person expressed it (the message); recorded_at is now.
+        opt_out = record_event(
+            session,
+            phone_e164=phone,
+            kind=Kind.OPT_OUT,
+            purpose=settings.CONSENT_OPT_OUT_PURPOSE,
+            source=source,
+            evidence={**common, "opened_event_id": item.opened_event_id},
+            occurred_at=received_at,
+            station_id=scope,
+            idempotency_key=f"review:{item.id}:opt_out",
+        )
+        keep: frozenset[uuid.UUID] = frozenset()
+        if opt_out.moved_to_opted_out and item.station_id is not None:
+            station = session.get(Station, item.station_id)
+            if station is not None:
+                customer_id, thread_id = _thread_of(session, item.message_id)
+                confirmation = queue_opt_out_confirmation(
+                    session,
+                    station=station,
+                    phone_e164=phone,
+                    event_id=opt_out.event.id,
+                    customer_id=customer_id,
+                    thread_id=thread_id,
+                )
+                keep = frozenset({confirmation.id})
+        cancel_after_opt_out(session, item.phone_index, keep_ids=keep)
+    resolved = record_event(
+        session,
+        phone_e164=phone,
+        kind=Kind.REVIEW_RESOLVED,
+        purpose=Purpose.MARKETING,
+        source=source,
+        evidence={**common, "open_reviews_remaining": _open_count(session, item.phone_index, item.id)},
+        occurred_at=now,
+        station_id=scope,
+        idempotency_key=f"review:{item.id}:resolved",
+    )
+    if resolution == "not_opt_out":
+        item.status = "resolved_not_opt_out"
+    elif source == Source.REVIEW_DEADLINE:
+        item.status = "expired_opt_out"
+    else:
+        item.status = "resolved_opt_out"
+    item.resolved_event_id = resolved.event.id
+    item.resolved_by = by
+    item.note = note
+    item.resolved_at = now
+    if actor is not None:
+        session.add(
+            AuditLog(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                resource_type="review_item",
+                resource_id=str(item.id),
+                station_id=item.station_id,
+                old_values={"status": "open"},
+                new_values={
+                    "status": item.status,
+                    "resolved_event_id": str(resolved.event.id),
+                    "opt_out_event_id": str(opt_out.event.id) if opt_out else None,
+                },
+                reason=note,
+            )
+        )
+    session.flush()
+    log.info(
+        "review_resolved",
+        review_item_id=str(item.id),
+        status=item.status,
+        resolved_event_id=str(resolved.event.id),
+        opt_out_event_id=str(opt_out.event.id) if opt_out else None,
+    )
+    return ResolveResult(item=item, resolved=resolved, opt_out=opt_out, confirmation=confirmation)
+
+
+def _thread_of(session: Session, message_id: uuid.UUID | None) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    if message_id is None:
+        return None, None
+    row = session.execute(
+        select(MessageThread.customer_id, MessageThread.id)
+        .join(Message, Message.thread_id == MessageThread.id)
+        .where(Message.id == message_id)
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def expire_item(session: Session, item_id: uuid.UUID, *, now: datetime | None = None) -> ResolveResult | None:
+    """Convert one open item past its deadline into an opt-out (None if not due / not open)."""
+    now = now or datetime.now(UTC)
+    item = session.get(ReviewItem, item_id)
+    if item is None or item.status != "open" or item.deadline_at > now:
+        return None
+    try:
+        result = resolve(
+            session,
+            item.id,
+            resolution="opt_out",
+            by="system:review_deadline",
+            note="unresolved at its business-day deadline; counted as an opt-out",
+            now=now,
+            source=Source.REVIEW_DEADLINE,
+            actor="system:review_deadline",
+        )
+    except ReviewError:
+        # Resolved by a person (or another tick) while we waited for the lock.
+        return None
+    log.error(
+        "review_deadline_passed",
+        review_item_id=str(item.id),
+        deadline_at=item.deadline_at.isoformat(),
+        station_id=str(item.station_id) if item.station_id else None,
+        opt_out_event_id=str(result.opt_out.event.id) if result.opt_out else None,
+        action="recorded as an opt-out (FCC 24-24: honour within 10 business days)",
+    )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class NearDeadline:
+    item_id: uuid.UUID
+    deadline_at: datetime
+    business_days_left: int
+
+
+def near_deadline(session: Session, *, now: datetime | None = None) -> list[NearDeadline]:
+    """Open items within the warning window, nearest first (each logged as a warning)."""
+    now = now or datetime.now(UTC)
+    warn = get_settings().CONSENT_REVIEW_WARN_BUSINESS_DAYS
+    out: list[NearDeadline] = []
+    for item, station in list_open(session):
+        tz = station.timezone if station is not None else "America/New_York"
+        left = business_days_between(now, item.deadline_at, tz)
+        if item.deadline_at <= now or left > warn:
+            continue
+        out.append(NearDeadline(item.id, item.deadline_at, left))
+        log.warning(
+            "review_deadline_near",
+            review_item_id=str(item.id),
+            deadline_at=item.deadline_at.isoformat(),
+            business_days_left=left,
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    expired: list[uuid.UUID]
+    failed: list[uuid.UUID]
+    near: list[NearDeadline]
+
+
+def run_deadline_tick(*, now: datetime | None = None, limit: int = 200) -> TickResult:
+    """The beat tick: expire due items, one transaction each, then log the near ones.
+
+    One item's failure (logged) does not stop the others; it is retried next tick.
+    """
+    from worker.db import session_scope
+
+    now = now or datetime.now(UTC)
+    with session_scope() as session:
+        due = list(
+            session.execute(
+                select(ReviewItem.id)
+                .where(ReviewItem.status == "open", ReviewItem.deadline_at <= now)
+                .order_by(ReviewItem.deadline_at)
+                .limit(limit)
+            ).scalars()
+        )
+    expired: list[uuid.UUID] = []
+    failed: list[uuid.UUID] = []
+    for item_id in due:
+        try:
+            with session_scope() as session:
+                if expire_item(session, item_id, now=now) is not None:
+                    expired.append(item_id)
+        except Exception as exc:  # noqa: BLE001 - logged and retried next tick; others proceed
+            failed.append(item_id)
+            log.error(
+                "review_expire_failed", review_item_id=str(item_id), error=type(exc).__name__, detail=str(exc)[:200]
+            )
+    with session_scope() as session:
+        near = near_deadline(session, now=now)
+    return TickResult(expired=expired, failed=failed, near=near)
