@@ -1,0 +1,77 @@
+"""Where a recipient could be: candidate time zones and states, from the number and the address.
+
+Quiet hours are judged at the recipient's location (47 CFR 64.1200(c)(1)), which we never
+know for sure. So we collect every place the person could plausibly be and require the
+window to hold in all of them (COMPLIANCE.md §5, "Pitfalls"):
+
+- the number's zones (phonenumbers; some area codes span zones, e.g. Idaho Boise + LA) and
+  its area code's state (compliance/us_states.py);
+- the customer's address state, when on file, with every zone of that state.
+
+A toll-free, invalid or otherwise non-geographic number says nothing about place (phonenumbers
+answers every zone of the country, or ``Etc/Unknown``). Unless an address fills the gap, the
+location is *unknown*, and the gate holds marketing to it for review instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+from compliance.phones import time_zones
+from compliance.us_states import STATE_ZONES, npa_state
+
+__all__ = ["UNKNOWN_ZONE", "RecipientLocation", "locate"]
+
+UNKNOWN_ZONE = "Etc/Unknown"
+_NON_GEOGRAPHIC = frozenset(
+    {
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.PERSONAL_NUMBER,
+        PhoneNumberType.UAN,
+        PhoneNumberType.VOICEMAIL,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientLocation:
+    """Candidate zones and states; ``known`` is False when nothing locates the recipient."""
+
+    zones: tuple[str, ...]
+    states: tuple[str, ...]
+    known: bool
+    # How we know, for the decision's basis: ("number:zones", "number:npa=FL", "address:TX").
+    sources: tuple[str, ...] = ()
+
+
+def _number_place(e164: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    try:
+        num = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return (), (), ()
+    if not phonenumbers.is_valid_number(num) or phonenumbers.number_type(num) in _NON_GEOGRAPHIC:
+        return (), (), ()
+    zones = tuple(z for z in time_zones(e164) if z != UNKNOWN_ZONE)
+    if not zones:
+        return (), (), ()
+    state = npa_state(e164) if num.country_code == 1 else None
+    sources = ("number:zones",) + ((f"number:npa={state}",) if state else ())
+    return zones, ((state,) if state else ()), sources
+
+
+def locate(e164: str, address_state: str | None = None) -> RecipientLocation:
+    """Every zone and state the recipient could be in, from the number and the address state."""
+    zones, states, sources = _number_place(e164)
+    if address_state and address_state in STATE_ZONES:
+        zones = zones + STATE_ZONES[address_state]
+        states = (*states, address_state)
+        sources = (*sources, f"address:{address_state}")
+    unique_zones = tuple(sorted(set(zones)))
+    if not unique_zones:
+        return RecipientLocation(zones=(UNKNOWN_ZONE,), states=(), known=False, sources=("unknown",))
+    return RecipientLocation(zones=unique_zones, states=tuple(sorted(set(states))), known=True, sources=sources)
