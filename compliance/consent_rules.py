@@ -48,6 +48,7 @@ __all__ = [
     "affected_scopes",
     "apply_event",
     "combine",
+    "combine_all",
     "moved_to_opted_out",
     "validate",
 ]
@@ -256,7 +257,12 @@ class EffectiveConsent:
 
 def combine(business: ConsentSnapshot | None, station: ConsentSnapshot | None) -> EffectiveConsent:
     """Merge the rows that cover a send: any opt-out or review wins; consent from either."""
-    rows = [r for r in (business, station) if r is not None]
+    return combine_all((business, station))
+
+
+def combine_all(snapshots: Iterable[ConsentSnapshot | None]) -> EffectiveConsent:
+    """combine() over any number of rows (e.g. every scope of a number, for a summary)."""
+    rows = [r for r in snapshots if r is not None]
     opted_out = any(r.opted_out for r in rows)
     marketing_opted_out = any(r.opted_out or r.marketing_opted_out for r in rows)
     consent_rows = [r for r in rows if r.marketing_consent]

@@ -14,6 +14,7 @@ from worker.settings import get_settings
 TASK_MODULES = [
     "tasks.maintenance",
     "tasks.ingest",
+    "tasks.consent",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

@@ -13,4 +13,7 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Drains inbox rows stored but not processed (lost task, broker restart, worker down)
     # and fails rows out of attempts; see tasks/ingest.py.
     "sweep-inbox": {"task": "tasks.ingest.sweep_inbox", "schedule": 15.0, "options": {"expires": 15}},
+    # Review items past their 10-business-day deadline become opt-outs; near ones are
+    # logged as warnings (worker/consent/review.py).
+    "expire-reviews": {"task": "tasks.consent.expire_reviews", "schedule": 300.0, "options": {"expires": 300}},
 }

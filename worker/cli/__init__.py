@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import typer
 
+from worker.cli import consent as consent_cli
 from worker.cli import db as db_cli
 from worker.cli import doctor as doctor_cli
 from worker.cli import fake_twilio as fake_twilio_cli
+from worker.cli import ledger as ledger_cli
 from worker.cli import pii as pii_cli
+from worker.cli import review as review_cli
 from worker.cli import run as run_cli
 from worker.cli import stations as stations_cli
 from worker.cli import web as web_cli
@@ -20,6 +23,9 @@ from worker.settings import SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(db_cli.app, name="db", help="Database migrations.")
+app.add_typer(consent_cli.app, name="consent", help="Consent: show a number, staff opt-in/opt-out, import.")
+app.add_typer(review_cli.app, name="review", help="The consent review queue (ambiguous messages).")
+app.add_typer(ledger_cli.app, name="ledger", help="The consent ledger: verify its hash chain.")
 app.command("web")(web_cli.web)
 app.command("fake-twilio")(fake_twilio_cli.fake_twilio)
 app.add_typer(stations_cli.station_app, name="station", help="Stations (franchise locations).")

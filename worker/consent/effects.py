@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from compliance.consent_replies import help_reply, opt_in_confirmation, opt_out_confirmation
@@ -25,6 +25,7 @@ from worker.outbox import cancel_pending_for_number, enqueue
 
 __all__ = [
     "cancel_after_opt_out",
+    "cancel_after_opt_out_many",
     "queue_help_reply",
     "queue_opt_in_confirmation",
     "queue_opt_out_confirmation",
@@ -64,6 +65,27 @@ def cancel_after_opt_out(
     count = cancel_pending_for_number(session, phone_index, reason="opted_out", keep_ids=frozenset(keep))
     if count:
         log.info("outbox_cancelled_after_opt_out", cancelled=count, kept=len(keep))
+    return count
+
+
+def cancel_after_opt_out_many(session: Session, phone_indexes: list[bytes]) -> int:
+    """cancel_after_opt_out for many numbers in one statement (bulk import)."""
+    if not phone_indexes:
+        return 0
+    result = session.execute(
+        text(
+            "UPDATE core.outbound_messages AS o SET status = 'cancelled', gate_reason = 'opted_out', "
+            "updated_at = now() "
+            "WHERE o.to_index = ANY(:idx) AND o.status IN ('pending', 'queued', 'deferred') "
+            "AND NOT (o.purpose = 'compliance' AND o.in_reply_to_event_id IN ("
+            "  SELECT s.opt_out_event_id FROM compliance.consent_state AS s "
+            "  WHERE s.phone_index = o.to_index AND s.opt_out_event_id IS NOT NULL))"
+        ),
+        {"idx": phone_indexes},
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        log.info("outbox_cancelled_after_opt_out", cancelled=count, numbers=len(phone_indexes))
     return count
 
 

@@ -29,13 +29,12 @@ from sqlalchemy.orm import Session
 
 from compliance.business_days import business_days_between, deadline_after
 from compliance.consent_rules import Kind, Purpose, Source
-from worker import pii
+from worker import audit, pii
 from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
 from worker.consent.ledger import RecordResult, record_event
 from worker.locks import lock_number
 from worker.models import (
     AuditAction,
-    AuditLog,
     ConsentEvent,
     Message,
     MessageThread,
@@ -242,21 +241,20 @@ def resolve(
     item.note = note
     item.resolved_at = now
     if actor is not None:
-        session.add(
-            AuditLog(
-                actor=actor,
-                action=AuditAction.UPDATE,
-                resource_type="review_item",
-                resource_id=str(item.id),
-                station_id=item.station_id,
-                old_values={"status": "open"},
-                new_values={
-                    "status": item.status,
-                    "resolved_event_id": str(resolved.event.id),
-                    "opt_out_event_id": str(opt_out.event.id) if opt_out else None,
-                },
-                reason=note,
-            )
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.UPDATE,
+            resource_type="review_item",
+            resource_id=item.id,
+            station_id=item.station_id,
+            old_values={"status": "open"},
+            new_values={
+                "status": item.status,
+                "resolved_event_id": str(resolved.event.id),
+                "opt_out_event_id": str(opt_out.event.id) if opt_out else None,
+            },
+            reason=note,
         )
     session.flush()
     log.info(
