@@ -55,7 +55,9 @@ def safe_url(url: str) -> str:
 
 
 def check_settings(settings: Settings) -> list[Check]:
-    problems = settings.check()
+    # A key ring that does not parse is the "pii keys" check's to report, with its fix.
+    pii_problems = set(settings.pii_key_problems())
+    problems = [p for p in settings.check() if p not in pii_problems]
     if problems:
         return [Check("settings", Status.FAIL, p, "set it in the environment or .env") for p in problems]
     defaults = settings.dev_defaults_in_use()
@@ -236,7 +238,10 @@ def run_checks(*, worker_timeout: float = 5.0, report: Callable[[Check], None] |
             add(Check("settings", Status.FAIL, f"{where}: {error['msg']}", "fix the value in the environment or .env"))
         return results
 
-    settings_ok = all(c.status is not Status.FAIL for c in [add(c) for c in check_settings(settings)])
+    for check in check_settings(settings):
+        add(check)
+    # The worker check builds the Celery app, which (rightly) refuses unusable settings.
+    settings_ok = not settings.check()
     db = add(check_database(settings))
     if db.status is Status.OK:
         add(check_migrations(settings))

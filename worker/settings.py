@@ -144,10 +144,10 @@ class Settings(BaseSettings):
             if sid and not TWILIO_ACCOUNT_SID_RE.fullmatch(sid):
                 problems.append("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex characters")
         # A malformed key ring would otherwise surface at the first encrypt, mid-request.
-        problems.extend(self._pii_key_problems())
+        problems.extend(self.pii_key_problems())
         return problems
 
-    def _pii_key_problems(self) -> list[str]:
+    def pii_key_problems(self) -> list[str]:
         from worker.pii import KeyRing, PiiError  # pii imports this module
 
         keys = self.PII_KEYS or (None if self.APP_ENV is AppEnv.PRODUCTION else DEV_DEFAULTS["PII_KEYS"])
