@@ -1,0 +1,85 @@
+"""Message text in the one form the keyword tables are matched against.
+
+``normalize`` maps every spelling a reasonable reader would take for the same words onto one
+string of lower-case ASCII-ish words separated by single spaces:
+
+- Unicode compatibility forms folded (NFKD: fullwidth ＳＴＯＰ, ligatures, superscripts) and
+  case folded; accents and other combining marks dropped ("envíen" -> "envien"), so a
+  Spanish message typed without accents matches the same table entry.
+- Invisible format characters (zero-width space/joiner, bidi marks, BOM, soft hyphen) deleted,
+  so "st\u200bop" is "stop"; apostrophes deleted so "don't" and "dont" are one word.
+- Cyrillic and Greek letters that look like Latin ones mapped to them ("ЅТОР" -> "stop"):
+  NFKC does not fold them, and a homoglyph STOP must not slip past the check.
+- Punctuation, symbols and emoji become word breaks; whitespace is collapsed.
+- Runs of a repeated letter collapse to one ("stoooop", "stopp" -> "stop"). The tables are
+  normalised the same way, so doubled letters in real words ("all" -> "al") still match.
+
+The ASCII fast path gives the same result as the general path for ASCII input (tested), and
+exists because most SMS bodies are ASCII and the classifier must run at >= 50k messages/s.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["normalize", "sentences"]
+
+_CONFUSABLES = {
+    # Cyrillic (after case folding)
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
+    "н": "h", "о": "o", "р": "p", "с": "c", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԁ": "d", "ԛ": "q",
+    "ԝ": "w", "ү": "y", "ӏ": "l",
+    # Greek (after case folding)
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ζ": "z",
+}
+
+
+def _build_general_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {ord(k): v for k, v in _CONFUSABLES.items()}
+    for ch in "'`´‘’ʼʹ′":
+        table[ord(ch)] = None
+    # Combining marks and format characters. The planes that hold any (BMP, SMP, SIP) plus the
+    # variation-selector/tag block in plane 14; built once at import (a few tens of ms).
+    for cp in (*range(0x30000), *range(0xE0000, 0xE0200)):
+        if unicodedata.category(chr(cp)) in ("Mn", "Me", "Cf"):
+            table[cp] = None
+    return table
+
+
+_GENERAL = _build_general_table()
+_ASCII = str.maketrans(
+    {
+        **{chr(c): " " for c in range(128) if not chr(c).isalnum()},
+        **{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
+        "'": None,
+        "`": None,
+    }
+)
+_NON_WORD = re.compile(r"[\W_]+")
+_REPEATS = re.compile(r"([^\W\d_])\1+")
+# Sentence breaks for the "a sentence that is only STOP" rule: anything that is not part of a
+# word, a space, an apostrophe or an in-word hyphen ("opt-out"). Emoji count as breaks.
+_BREAKS = re.compile(r"[^\w\s'`´‘’ʼ-]+|\s-+\s|\s-+$|^-+\s")
+
+
+def normalize(text: str, *, squeeze: bool = True) -> str:
+    """The matching form of ``text``: lower-case words separated by single spaces ('' if none).
+
+    ``squeeze=False`` keeps letter repeats: the readable form of a table word for evidence.
+    """
+    if text.isascii():
+        folded = text.translate(_ASCII)
+    else:
+        folded = _NON_WORD.sub(" ", unicodedata.normalize("NFKD", text).casefold().translate(_GENERAL))
+    return " ".join((_REPEATS.sub(r"\1", folded) if squeeze else folded).split())
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split at punctuation and emoji, each part normalised; empty parts dropped."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(
+            {cp: None for cp in map(ord, text) if unicodedata.category(chr(cp)) == "Cf"}
+        )
+    return [n for n in (normalize(part) for part in _BREAKS.split(text)) if n]
