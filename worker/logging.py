@@ -18,8 +18,9 @@ from structlog.typing import EventDict, WrappedLogger
 
 __all__ = ["configure_logging", "mask_phone", "mask_pii"]
 
-# +E.164, or 10+ digit runs with optional separators (a US number written loosely).
-_PHONE_RE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]?\d){9,14}(?![\w])")
+# +E.164, or 10-15 digits with up to two separators between them: a number written loosely,
+# "(415) 555-0123" included, and "%2B1415..." as it appears in a form-encoded body.
+_PHONE_RE = re.compile(r"(?<![\w%])(?:\+|%2[Bb]|\()?\d(?:[\s().-]{0,2}\d){9,14}(?!\w)")
 # Keys whose values are message text (or whole payloads) and never logged as such.
 _BODY_KEYS = frozenset({"body", "text", "message_body", "Body", "payload", "raw", "raw_body", "content", "form"})
 _PHONE_KEYS = frozenset({"phone", "to", "from", "from_", "To", "From", "phone_e164", "number"})

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
+from collections.abc import Iterator
 
 import pytest
+import structlog
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -15,8 +18,14 @@ from worker.models import AuditAction, AuditLog, Station, StationSender
 
 
 @pytest.fixture
-def cli(clean_db: str) -> CliRunner:
-    return CliRunner()
+def cli(clean_db: str) -> Iterator[CliRunner]:
+    """A runner; the commands configure logging onto the runner's stream, so it is restored afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield CliRunner()
+    root.handlers[:], level = saved
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:
