@@ -1,0 +1,47 @@
+# Shared by scripts/test.sh and scripts/run.sh (sourced, not run): the virtualenv and the
+# local services this machine kind provides (PostgreSQL on 127.0.0.1:5432, Redis on :6379).
+
+# Create .venv if missing and install the project (with EXTRAS, e.g. "[test]") when
+# pyproject.toml changed since the last install.
+ensure_venv() {
+    local extras="${1:-}"
+    if [ ! -x .venv/bin/python ]; then
+        echo "creating .venv" >&2
+        python3 -m venv .venv
+    fi
+    local stamp=".venv/.msgworker-installed$extras"
+    local digest
+    digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+        echo "installing msgworker$extras into .venv" >&2
+        .venv/bin/pip install --quiet --disable-pip-version-check -e ".$extras"
+        echo "$digest" > "$stamp"
+    fi
+}
+
+wait_until() {
+    local what="$1"; shift
+    for _ in $(seq 1 60); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    echo "error: $what did not come up within 30 s" >&2
+    return 1
+}
+
+ensure_postgres() {
+    if pg_isready -q -h 127.0.0.1 -p 5432; then return 0; fi
+    echo "starting PostgreSQL" >&2
+    # shellcheck disable=SC2046 # one cluster version directory on this machine kind
+    pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+    wait_until "PostgreSQL" pg_isready -q -h 127.0.0.1 -p 5432
+}
+
+ensure_redis() {
+    if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi
+    echo "starting Redis" >&2
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    wait_until "Redis" redis-cli -h 127.0.0.1 -p 6379 ping
+}
