@@ -12,7 +12,8 @@ before the message was handed to a carrier and is terminal.
 Between the terminal outcomes of one rank, ``delivered`` wins: a handset receipt is proof
 of delivery, whatever an earlier carrier report said. Otherwise the first outcome stays.
 
-Pure: no I/O. The worker applies the result (worker/delivery.py).
+Pure: no I/O. The worker applies the result (worker/delivery.py); what a callback's ErrorCode
+says about the number is compliance/twilio_errors.py's ``classify_delivery_error``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Final
 
 __all__ = [
     "DELIVERY_RANK",
-    "UNDELIVERABLE_ERROR_CODES",
     "is_known",
     "next_status",
     "outbound_status_for",
@@ -42,12 +42,6 @@ DELIVERY_RANK: Final[dict[str, int]] = {
 }
 CANCELED: Final = "canceled"
 _CANCELABLE_BELOW_RANK: Final = DELIVERY_RANK["sent"]
-
-# Callback ErrorCodes that say the number cannot take texts at all (COMPLIANCE.md §2,
-# "Error codes"): 30005 unknown handset, 30006 landline or unreachable carrier. 30003
-# (handset off, no signal) is usually temporary and is deliberately not here. The
-# synchronous create errors 21211/21614 belong to the send path, not to callbacks.
-UNDELIVERABLE_ERROR_CODES: Final[frozenset[int]] = frozenset({30005, 30006})
 
 # The outbox row's coarse status for each delivery status.
 _OUTBOUND_STATUS: Final[dict[str, str]] = {

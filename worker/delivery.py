@@ -9,7 +9,8 @@ Three entry points:
   callback can beat the send path's commit of that sid; its event is then stored with no
   outbound row, and this picks it up.
 - ``on_delivery_error``: a callback ErrorCode that says the number cannot take texts
-  (30005, 30006) is recorded in compliance.undeliverable_numbers.
+  (30005, 30006, per compliance/twilio_errors.py) is recorded in
+  compliance.undeliverable_numbers.
 
 Race between a callback and the send path storing the sid: both take the advisory lock
 ``LockNamespace.DELIVERY_SID`` on the sid before reading, so whichever commits second sees
@@ -27,7 +28,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from compliance.delivery_status import UNDELIVERABLE_ERROR_CODES, next_status, outbound_status_for
+from compliance.delivery_status import next_status, outbound_status_for
+from compliance.twilio_errors import classify_delivery_error
 from worker.locks import LockNamespace, lock, text_key
 from worker.models import DeliveryEvent, OutboundMessage, UndeliverableNumber
 
@@ -68,7 +70,7 @@ def _apply(session: Session, outbound: OutboundMessage, status: str, error_code:
         mapped = outbound_status_for(new) if new is not None else None
         if mapped is not None and outbound.status in _FOLLOWS_DELIVERY:
             outbound.status = mapped
-    if error_code is not None and error_code in UNDELIVERABLE_ERROR_CODES:
+    if error_code is not None:
         on_delivery_error(session, outbound, error_code)
 
 
@@ -162,11 +164,12 @@ def attach_orphans(session: Session, *, limit: int = 500) -> int:
 
 
 def on_delivery_error(session: Session, outbound: OutboundMessage, error_code: int) -> None:
-    """Record that the outbound row's number cannot take texts (30005/30006; COMPLIANCE.md §2).
+    """Record the outbound row's number as unable to take texts, when the code says so.
 
-    Other codes are ignored here: a 30003 (handset off) is usually temporary.
+    compliance/twilio_errors.py decides which codes blame the number (30005, 30006; COMPLIANCE.md
+    §2); others, such as 30003 (handset off, usually temporary), are ignored here.
     """
-    if error_code not in UNDELIVERABLE_ERROR_CODES:
+    if not classify_delivery_error(error_code).marks_number:
         return
     session.execute(
         insert(UndeliverableNumber)

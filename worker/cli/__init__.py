@@ -13,6 +13,7 @@ from worker.cli import consent as consent_cli
 from worker.cli import db as db_cli
 from worker.cli import doctor as doctor_cli
 from worker.cli import fake_twilio as fake_twilio_cli
+from worker.cli import inbox as inbox_cli
 from worker.cli import ledger as ledger_cli
 from worker.cli import pii as pii_cli
 from worker.cli import review as review_cli
@@ -32,6 +33,7 @@ app.add_typer(stations_cli.station_app, name="station", help="Stations (franchis
 app.add_typer(stations_cli.sender_app, name="sender", help="Stations' sender addresses (numbers, page ids).")
 app.add_typer(pii_cli.app, name="pii", help="PII encryption keys: usage and rotation.")
 app.command("doctor")(doctor_cli.doctor)
+app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, retry, show, stats.")
 app.command("run")(run_cli.run)
 
 

@@ -211,12 +211,17 @@ _CLAIM = text(
 )
 _LOCK_CLAIMED = text(
     "SELECT id, provider, payload_encrypted, content_type, received_at, attempts FROM core.webhook_inbox"
-    " WHERE id = ANY(:ids) AND status = 'pending' ORDER BY received_at FOR UPDATE SKIP LOCKED"
+    " WHERE id = ANY(:ids) AND status = 'pending' ORDER BY received_at FOR UPDATE"
 )
 
 
 def load_items(session: Session, ids: Sequence[uuid.UUID]) -> list[InboxItem]:
-    """Lock the given rows that are still pending (skipping rows another run holds)."""
+    """Lock the given rows and return those still pending.
+
+    This waits rather than SKIP LOCKED: the rows are ours by lease, and the only other
+    lockers are short (another drain's claim scan can hold a row lock on a row it then does
+    not take). A row processed meanwhile by someone else fails the pending re-check.
+    """
     rows = session.execute(_LOCK_CLAIMED, {"ids": list(ids)}).all()
     return [InboxItem(*row) for row in rows]
 

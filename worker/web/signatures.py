@@ -23,12 +23,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from twilio.request_validator import RequestValidator
 
+from worker.ingest.payloads import decode_params, first_values, parse_form
+
 __all__ = [
     "FormParams",
+    "TwilioCheck",
+    "check_twilio_request",
     "is_json_variant",
     "meta_signature",
     "meta_signature_valid",
@@ -87,3 +92,33 @@ def meta_signature_valid(raw: bytes, header: str | None, secret: str) -> bool:
         return False
     expected = meta_signature(raw, secret)
     return hmac.compare_digest(expected.encode("ascii"), header.strip().lower().encode("utf-8", "replace"))
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioCheck:
+    valid: bool
+    json_variant: bool
+    # First value of each field (the JSON object's fields for the JSON variant).
+    params: dict[str, str]
+
+
+def check_twilio_request(
+    *, base: str, path: str, query: str, json_variant: bool, raw: bytes, signature: str | None, token: str
+) -> TwilioCheck:
+    """The receiver's whole Twilio check: URL as signed, body decoded as Twilio encoded it.
+
+    ``raw`` is decoded as UTF-8 with replacement: Twilio sends UTF-8, and a body that is not
+    cannot carry a signature Twilio made, so replacement only affects requests that fail.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    url = public_url(base, path, query)
+    if json_variant:
+        valid = twilio_signature_valid(url, token=token, signature=signature, body=text)
+        try:
+            params = decode_params(text, "application/json")
+        except ValueError:
+            params = {}
+        return TwilioCheck(valid, True, params)
+    form = parse_form(text)
+    valid = twilio_signature_valid(url, token=token, signature=signature, params=form)
+    return TwilioCheck(valid, False, first_values(form))

@@ -31,11 +31,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from worker.ingest.payloads import body_digest, decode_params, first_values, parse_form, sms_event_id, status_event_id
+from worker.ingest.payloads import body_digest, sms_event_id, status_event_id
 from worker.ingest.service import request_drain
 from worker.settings import get_settings
 from worker.web import inbox_store
-from worker.web.signatures import is_json_variant, meta_signature_valid, public_url, twilio_signature_valid
+from worker.web.signatures import check_twilio_request, is_json_variant, meta_signature_valid
 
 __all__ = ["EMPTY_TWIML", "router"]
 
@@ -118,22 +118,23 @@ async def _twilio(request: Request, provider: str) -> Response:
     except _TooLarge:
         log.warning("webhook_too_large", provider=provider, cap=settings.WEBHOOK_MAX_BODY_BYTES)
         return _plain(413, "body too large\n")
-    text = raw.decode("utf-8", errors="replace")
-    url = public_url(settings.PUBLIC_BASE_URL, _path(request), query)
-    signature = request.headers.get("x-twilio-signature")
-    token = settings.secret("TWILIO_AUTH_TOKEN")
-    if json_variant:
-        valid = twilio_signature_valid(url, token=token, signature=signature, body=text)
-        try:
-            params = decode_params(text, _JSON)
-        except ValueError:
-            params = {}
-    else:
-        form = parse_form(text)
-        valid = twilio_signature_valid(url, token=token, signature=signature, params=form)
-        params = first_values(form)
+    check = check_twilio_request(
+        base=settings.PUBLIC_BASE_URL,
+        path=_path(request),
+        query=query,
+        json_variant=json_variant,
+        raw=raw,
+        signature=request.headers.get("x-twilio-signature"),
+        token=settings.secret("TWILIO_AUTH_TOKEN"),
+    )
+    valid, params = check.valid, check.params
     if not valid:
-        log.warning("webhook_signature_invalid", provider=provider, path=_path(request), signed=bool(signature))
+        log.warning(
+            "webhook_signature_invalid",
+            provider=provider,
+            path=_path(request),
+            signed=bool(request.headers.get("x-twilio-signature")),
+        )
         return _plain(403, "invalid signature\n")
     event_id = sms_event_id(params, raw) if provider == "twilio_sms" else status_event_id(params, raw)
     failure = await _store(
@@ -141,7 +142,7 @@ async def _twilio(request: Request, provider: str) -> Response:
         event_id,
         _header(request, "i-twilio-idempotency-token", 255),
         _JSON if json_variant else (content_type or _FORM),
-        text,
+        raw.decode("utf-8", errors="replace"),
     )
     if failure is not None:
         return failure

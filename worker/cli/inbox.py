@@ -1,0 +1,213 @@
+"""msgworker inbox failed|retry|show|stats: webhook inbox rows an operator has to look at.
+
+A row the worker could not act on (unknown station, unparseable number, malformed payload,
+out of attempts) is marked failed with a reason and stays here; nothing is retried on its
+own. After fixing the cause (say, `msgworker sender add` for the missing number),
+`msgworker inbox retry ID` (or `--all`) re-runs it: processing is idempotent, so a retry of
+a row whose messages were already stored stores nothing twice.
+
+Output never shows a raw payload: numbers are masked and message text is reduced to its
+length.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from sqlalchemy import text
+
+from compliance.phones import mask
+from worker import pii
+from worker.cli.common import fail, setup
+from worker.db import session_scope
+from worker.ingest.drain import load_items, process_items
+from worker.ingest.payloads import BadInput, decode_params, parse_meta
+from worker.ingest.service import retry_row
+
+app = typer.Typer(no_args_is_help=True)
+
+_MASKED_FIELDS = frozenset({"From", "To", "Caller", "Called", "WaId"})
+_TEXT_FIELDS = frozenset({"Body", "ButtonText", "ButtonPayload", "Address", "Label", "Latitude", "Longitude"})
+
+
+def _parse_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"{value!r} is not an inbox id (a UUID from `msgworker inbox failed`)")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+@app.command()
+def failed(
+    limit: int = typer.Option(50, "--limit", min=1, help="at most this many rows, newest first"),
+    provider: str | None = typer.Option(None, "--provider", help="twilio_sms | twilio_status | meta"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON array on stdout"),
+) -> None:
+    """Rows marked failed, with the reason (never the payload)."""
+    setup()
+    with session_scope() as session:
+        rows = session.execute(
+            text(
+                "SELECT id, provider, received_at, attempts, last_error FROM core.webhook_inbox"
+                " WHERE status = 'failed' AND (CAST(:provider AS text) IS NULL OR provider = :provider)"
+                " ORDER BY received_at DESC LIMIT :limit"
+            ),
+            {"provider": provider, "limit": limit},
+        ).all()
+    out = [
+        {"id": str(r.id), "provider": r.provider, "received_at": _iso(r.received_at), "attempts": r.attempts,
+         "reason": r.last_error}
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        typer.echo("no failed inbox rows")
+        return
+    for r in out:
+        typer.echo(f"{r['id']}  {r['provider']:<13}  {r['received_at']}  attempts={r['attempts']}  {r['reason']}")
+
+
+@app.command()
+def retry(
+    inbox_id: str | None = typer.Argument(None, help="inbox id (from `msgworker inbox failed`)"),
+    all_failed: bool = typer.Option(False, "--all", help="re-run every failed row (up to --limit)"),
+    limit: int = typer.Option(500, "--limit", min=1, help="with --all: at most this many rows"),
+) -> None:
+    """Re-run a row now, in this process, and print what happened (exit 1 if it failed again)."""
+    setup()
+    if all_failed == (inbox_id is not None):
+        fail("give an inbox ID or --all (not both)")
+    if inbox_id is not None:
+        result = retry_row(_parse_id(inbox_id))
+        if result is None:
+            fail(f"no inbox row {inbox_id}")
+        typer.echo(f"{result.inbox_id}  {result.outcome}" + (f"  {result.reason}" if result.reason else ""))
+        if result.outcome != "processed":
+            raise typer.Exit(1)
+        return
+    counts = {"processed": 0, "failed": 0, "retry": 0}
+    with session_scope() as session:
+        ids = session.execute(
+            text(
+                "UPDATE core.webhook_inbox SET status = 'pending', attempts = 1, enqueued_at = now()"
+                " WHERE id IN (SELECT id FROM core.webhook_inbox WHERE status = 'failed'"
+                "  ORDER BY received_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
+            ),
+            {"limit": limit},
+        ).scalars().all()
+        for start in range(0, len(ids), 100):
+            for result in process_items(session, load_items(session, ids[start : start + 100])):
+                counts[result.outcome] += 1
+                if result.outcome != "processed":
+                    typer.echo(f"{result.inbox_id}  {result.outcome}  {result.reason}")
+    typer.echo(f"retried {len(ids)}: {counts['processed']} processed, {counts['failed']} failed, "
+               f"{counts['retry']} left pending (transient)")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+def _masked_fields(provider: str, plain: str, content_type: str | None) -> dict[str, Any]:
+    if provider == "meta":
+        try:
+            meta = parse_meta(plain)
+        except BadInput as exc:
+            return {"unparseable": str(exc)}
+        return {
+            "channel": meta.channel,
+            "messages": [{"mid": e.mid, "page_id": e.page_id, "kind": e.kind, "text_chars": len(e.body)}
+                         for e in meta.events],
+            "skipped_events": meta.skipped,
+            "problems": meta.errors,
+        }
+    try:
+        params = decode_params(plain, content_type)
+    except BadInput as exc:
+        return {"unparseable": str(exc)}
+    shown: dict[str, Any] = {}
+    for key, value in sorted(params.items()):
+        if key in _MASKED_FIELDS:
+            shown[key] = mask(value) if value else value
+        elif key in _TEXT_FIELDS:
+            shown[key] = f"<{len(value)} chars>"
+        else:
+            shown[key] = value[:120]
+    return shown
+
+
+@app.command()
+def show(
+    inbox_id: str = typer.Argument(..., help="inbox id"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One row: status, attempts, reason, and its fields with numbers masked and text reduced to a length."""
+    setup()
+    row_id = _parse_id(inbox_id)
+    with session_scope() as session:
+        row = session.execute(
+            text(
+                "SELECT id, provider, provider_event_id, delivery_id, content_type, payload_encrypted, received_at,"
+                " status, attempts, last_error, processed_at FROM core.webhook_inbox WHERE id = :id"
+            ),
+            {"id": row_id},
+        ).first()
+    if row is None:
+        fail(f"no inbox row {inbox_id}")
+    try:
+        fields = _masked_fields(row.provider, pii.decrypt(row.payload_encrypted, kind="inbox"), row.content_type)
+    except pii.PiiError as exc:
+        fields = {"undecryptable": str(exc)}
+    out = {
+        "id": str(row.id),
+        "provider": row.provider,
+        "provider_event_id": row.provider_event_id,
+        "delivery_id": row.delivery_id,
+        "content_type": row.content_type,
+        "received_at": _iso(row.received_at),
+        "status": row.status,
+        "attempts": row.attempts,
+        "reason": row.last_error,
+        "processed_at": _iso(row.processed_at),
+        "fields": fields,
+    }
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for key, value in out.items():
+        if key != "fields":
+            typer.echo(f"{key}: {value}")
+    typer.echo("fields:")
+    for key, value in fields.items():
+        typer.echo(f"  {key}: {value}")
+
+
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Row counts by provider and status, and the age of the oldest pending row."""
+    setup()
+    with session_scope() as session:
+        counts = session.execute(
+            text("SELECT provider, status, count(*) AS n FROM core.webhook_inbox GROUP BY 1, 2 ORDER BY 1, 2")
+        ).all()
+        oldest = session.execute(
+            text("SELECT extract(epoch FROM now() - min(received_at)) FROM core.webhook_inbox WHERE status = 'pending'")
+        ).scalar_one()
+    out: dict[str, Any] = {
+        "counts": [{"provider": r.provider, "status": r.status, "rows": r.n} for r in counts],
+        "oldest_pending_seconds": round(float(oldest), 1) if oldest is not None else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for r in out["counts"]:
+        typer.echo(f"{r['provider']:<13} {r['status']:<9} {r['rows']}")
+    typer.echo(f"oldest pending: {out['oldest_pending_seconds']} s" if oldest is not None else "nothing pending")
