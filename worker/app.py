@@ -15,6 +15,7 @@ TASK_MODULES = [
     "tasks.maintenance",
     "tasks.ingest",
     "tasks.consent",
+    "tasks.send",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from compliance.phones import normalize
 from worker import pii
-from worker.models import OutboundMessage, StationSender
+from worker.models import Campaign, OutboundMessage, Station, StationSender
 
 __all__ = ["EnqueueResult", "cancel_pending_for_number", "enqueue"]
 
@@ -39,7 +39,8 @@ class EnqueueResult:
 def enqueue(
     session: Session,
     *,
-    station_id: uuid.UUID,
+    station_id: uuid.UUID | None = None,
+    station: Station | None = None,
     to: str,
     body: str,
     purpose: str,
@@ -52,12 +53,25 @@ def enqueue(
     in_reply_to_event_id: uuid.UUID | None = None,
     created_by: str | None = None,
     sender_id: uuid.UUID | None = None,
+    campaign: Campaign | None = None,
 ) -> EnqueueResult:
     """Write (or find) the outbox row for this idempotency key.
 
-    ``to`` is normalised to E.164 here (InvalidNumber if it cannot be); only its
-    ciphertext and blind index are stored.
+    Give the station as ``station`` (a row) or ``station_id``; a campaign as ``campaign``
+    or ``campaign_id``. ``to`` is normalised to E.164 here (InvalidNumber if it cannot
+    be); only its ciphertext and blind index are stored. ``not_before`` schedules the
+    send; the gate still decides at send time.
     """
+    if station is not None:
+        if station_id is not None and station_id != station.id:
+            raise ValueError("station and station_id disagree")
+        station_id = station.id
+    if station_id is None:
+        raise ValueError("enqueue needs station or station_id")
+    if campaign is not None:
+        campaign_id = campaign.id
+    if not_before is not None and not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
     if not body or not body.strip():

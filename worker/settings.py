@@ -106,6 +106,25 @@ class Settings(BaseSettings):
     # Review items this many business days (or fewer) before their deadline log warnings.
     CONSENT_REVIEW_WARN_BUSINESS_DAYS: int = Field(default=2, ge=0, le=10)
 
+    # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
+    OUTBOUND_RATE_LIMIT_ENABLED: bool = True
+    # At most this many marketing texts per number per rolling 24 h (COMPLIANCE.md §7: FL/OK/MD/NJ = 3).
+    OUTBOUND_MARKETING_CAP_PER_24H: int = Field(default=3, ge=0)
+    # Quiet hours always hold marketing and campaign texts; direct replies only if set.
+    OUTBOUND_QUIET_HOURS_TRANSACTIONAL: bool = False
+    OUTBOUND_QUIET_HOURS_COMPLIANCE: bool = False
+    # Rows one release tick claims, and ids per send task.
+    OUTBOUND_RELEASE_BATCH: int = Field(default=500, ge=1, le=10000)
+    OUTBOUND_SEND_CHUNK: int = Field(default=10, ge=1, le=200)
+    # A row "sending" this long (its worker died mid-send) or "unknown" is looked up at Twilio;
+    # absent from Twilio's list this long after the attempt began, it was never accepted.
+    OUTBOUND_SENDING_STALE_SECONDS: int = Field(default=120, ge=1)
+    OUTBOUND_RECONCILE_ABSENT_SECONDS: int = Field(default=120, ge=1)
+    # A "queued" row whose send task never ran (lost broker message) is re-published after this.
+    OUTBOUND_QUEUED_STALE_SECONDS: int = Field(default=60, ge=1)
+    # Retryable failures (429, 5xx, refused connection) before a row is failed for good.
+    OUTBOUND_MAX_ATTEMPTS: int = Field(default=8, ge=1)
+
     @field_validator("PUBLIC_BASE_URL", "TWILIO_API_BASE_URL")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
