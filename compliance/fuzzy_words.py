@@ -1,22 +1,25 @@
 """Misspelling correction toward the revocation vocabulary ("stpo", "unsubscibe", "mesages").
 
 FCC 24-24 (COMPLIANCE.md §3): a revocation must be honoured when a reasonable person would
-read it as one, and practitioners advise catching misspellings. So before the phrase tables
-are tried a second time, each unknown word within a small edit distance of a table word
-(``LanguageTable.fuzzy``) is replaced by it: distance 1 for words up to 7 letters, 2 for
-longer ones (the longer the word, the more a reader forgives).
+read it as one, and practitioners advise catching misspellings. So before the tables are
+tried a second time, each unknown word within a small edit distance of a table word
+(``LanguageTable.fuzzy``) is replaced by it: distance 1 (insert, delete, substitute, swap
+neighbours), and 2 for words of 10 letters or more (the longer the word, the more a reader
+forgives: "unsubcribe", "unsuscrbe").
 
-Real words next to a vocabulary word ("step", "shop", "quite", "remote") must never be
-"corrected": compliance/fuzzy_exempt.py lists them, generated from English and Spanish
-dictionaries by tools/gen_fuzzy_exempt.py.
+Real words next to a vocabulary word ("step", "shop", "quite", "remote", "subscribe") are
+never "corrected": compliance/fuzzy_exempt.py lists them, generated from English and
+Spanish dictionaries by tools/gen_fuzzy_exempt.py.
 
-Candidates come from a symmetric-delete index (every vocabulary word and its one- and
-two-letter deletions), so a word costs a handful of dict lookups, not a distance
-computation against every vocabulary word; survivors are confirmed with the real distance.
+Speed: every distance-1 neighbour of every vocabulary word is precomputed (a few thousand
+strings), so finding the misspelt words of a message is one C-level set intersection. Only
+words of 8+ letters that start like a long vocabulary word ("uns", "con", "des") go through
+the slower distance-2 search (symmetric deletions confirmed by the real distance).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from compliance.fuzzy_exempt import EXEMPT
@@ -25,61 +28,83 @@ from compliance.keyword_patterns import damerau_levenshtein
 __all__ = ["Corrector", "max_distance"]
 
 MIN_WORD = 3  # "stp" is still read as "stop"; shorter words carry too little to correct
+LONG_WORD = 10  # from this length on, distance 2 is forgiven
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 
 def max_distance(word: str) -> int:
-    return 1 if len(word) <= 7 else 2
+    return 2 if len(word) >= LONG_WORD else 1
 
 
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
+def _neighbours(word: str) -> set[str]:
+    """Every string at edit distance 1 from ``word`` (optimal string alignment)."""
+    out = _deletes(word)
+    for i in range(len(word) + 1):
+        out.update(word[:i] + ch + word[i:] for ch in _ALPHABET)
+    for i in range(len(word)):
+        out.update(word[:i] + ch + word[i + 1 :] for ch in _ALPHABET)
+    out.update(word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
+    out.discard(word)
+    return out
+
+
 class Corrector:
     """Corrects misspelt words of a message toward a fixed vocabulary."""
 
-    __slots__ = ("_index", "_known", "_long_heads", "_max_len")
+    __slots__ = ("_heads", "_known", "_long", "_long_re", "_near")
 
     def __init__(self, vocabulary: Iterable[str], known: Iterable[str], exempt: frozenset[str] = EXEMPT) -> None:
-        index: dict[str, set[str]] = {}
-        long_heads: set[str] = set()
         vocab = {w for w in vocabulary if len(w) >= 4}
-        for word in vocab:
-            variants = {word} | _deletes(word)
-            if max_distance(word) == 2:
-                long_heads.add(word[0])
-                variants |= {d2 for d in _deletes(word) for d2 in _deletes(d)}
-            for v in variants:
-                index.setdefault(v, set()).add(word)
-        self._index = {k: tuple(sorted(v)) for k, v in index.items()}
         self._known = frozenset(known) | vocab | exempt
-        self._long_heads = frozenset(long_heads)
-        self._max_len = max((len(w) for w in vocab), default=0) + 2
+        near: dict[str, str] = {}
+        for word in sorted(vocab):
+            for n in _neighbours(word):
+                if len(n) >= MIN_WORD and n not in self._known:
+                    near.setdefault(n, word)
+        self._near = near
+        longs = {w for w in vocab if len(w) >= LONG_WORD}
+        index: dict[str, set[str]] = {}
+        for word in longs:
+            for d in _deletes(word):
+                for v in {d} | _deletes(d):
+                    index.setdefault(v, set()).add(word)
+        self._long = {k: tuple(sorted(v)) for k, v in index.items()}
+        self._heads = tuple(sorted({w[:3] for w in longs}))
+        # Candidates for the distance-2 search, found by one scan of the padded message.
+        self._long_re = (
+            re.compile(" ((?:" + "|".join(self._heads) + f")[a-z]{{{LONG_WORD - 5},}})(?= )") if self._heads else None
+        )
 
     def correct_word(self, word: str) -> str | None:
         """The vocabulary word ``word`` is a misspelling of, or None."""
-        if len(word) < MIN_WORD or len(word) > self._max_len or word in self._known or not word.isalpha():
+        hit = self._near.get(word)
+        if hit is not None:
+            return hit
+        if len(word) < LONG_WORD - 2 or not word.startswith(self._heads) or word in self._known:
             return None
-        index = self._index
         variants = {word} | _deletes(word)
-        if len(word) >= 6 and word[0] in self._long_heads:
-            variants |= {d2 for d in _deletes(word) for d2 in _deletes(d)}
-        best: str | None = None
-        best_distance = 99
+        variants |= {d2 for d in _deletes(word) for d2 in _deletes(d)}
+        best: tuple[int, str] | None = None
         for v in variants:
-            for cand in index.get(v, ()):
+            for cand in self._long.get(v, ()):
                 d = damerau_levenshtein(word, cand)
-                if d <= max_distance(cand) and (d, cand) < (best_distance, best or ""):
-                    best, best_distance = cand, d
-        return best
+                if d <= 2 and (best is None or (d, cand) < best):
+                    best = (d, cand)
+        return None if best is None else best[1]
 
-    def correct(self, tokens: list[str]) -> list[str] | None:
-        """``tokens`` with misspellings replaced, or None when nothing was corrected."""
-        out: list[str] | None = None
-        for i, tok in enumerate(tokens):
-            fixed = self.correct_word(tok)
-            if fixed is not None:
-                if out is None:
-                    out = list(tokens)
-                out[i] = fixed
-        return out
+    def correct(self, tokens: list[str], tokset: set[str], padded: str) -> list[str] | None:
+        """``tokens`` (also given as a set, and as " a b c ") with misspellings fixed, or None."""
+        fixes = {t: self._near[t] for t in self._near.keys() & tokset}
+        if self._long_re is not None:
+            for tok in self._long_re.findall(padded):
+                if tok not in fixes:
+                    fixed = self.correct_word(tok)
+                    if fixed is not None:
+                        fixes[tok] = fixed
+        if not fixes:
+            return None
+        return [fixes.get(t, t) for t in tokens]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -26,8 +27,14 @@ _ELEMENT = re.compile(r"\[[^\]]*\]\??|\S+")
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
     regex: re.Pattern[str]
-    anchors: frozenset[str] | None  # None: no usable anchor word, always tried
-    index: int  # position in its table, so earlier entries win
+    # The words of which a message must hold one for the pattern to possibly match: whole
+    # words, and word starts (from ``word*``). Both empty: no usable anchor, always tried.
+    anchors: frozenset[str]
+    prefixes: frozenset[str]
+    # Every literal word, and whether those are all the pattern can match (no ``word*``, ``~``):
+    # a message whose words are not all among them cannot match a whole-message pattern.
+    words: frozenset[str]
+    closed: bool
 
 
 def _word(raw: str) -> str:
@@ -38,10 +45,12 @@ def _word(raw: str) -> str:
     return re.escape(norm).replace("\\ ", " ") + ("[^ ]*" if prefix else "")
 
 
-def compile_pattern(pattern: str, index: int, *, whole: bool = False) -> CompiledPattern:
+def compile_pattern(pattern: str, *, whole: bool = False) -> CompiledPattern:
     """One mini-syntax pattern (documented in compliance/keyword_tables.py) as a regex + anchors."""
     parts: list[str] = []
-    anchors: frozenset[str] | None = None
+    anchors: tuple[frozenset[str], frozenset[str]] | None = None
+    words: set[str] = set()
+    closed = True
     start = end = False
     for element in _ELEMENT.findall(pattern):
         if element == "^":
@@ -54,9 +63,11 @@ def compile_pattern(pattern: str, index: int, *, whole: bool = False) -> Compile
         body = element[:-1] if optional else element
         if body == "~":
             parts.append("(?:[^ ]+ )?" if optional else "[^ ]+ ")
+            closed = False
             continue
         if body == "~~":
             parts.append("(?:[^ ]+ ){0,3}")
+            closed = False
             continue
         alternatives = body[1:-1].split("|") if body.startswith("[") else [body]
         alts = [" ".join(_word(w) for w in alt.split()) + " " for alt in alternatives if alt.strip()]
@@ -64,45 +75,88 @@ def compile_pattern(pattern: str, index: int, *, whole: bool = False) -> Compile
             raise ValueError(f"empty alternative group in keyword pattern: {pattern!r}")
         group = "(?:" + "|".join(alts) + ")"
         parts.append(group + "?" if optional else group)
+        for alt in alternatives:
+            for w in alt.split():
+                closed = closed and not w.endswith("*")
+                words.update(normalize(w.rstrip("*")).split())
         firsts = [alt.split()[0] for alt in alternatives if alt.strip()]
-        if anchors is None and not optional and not any(f.endswith("*") for f in firsts):
-            anchors = frozenset(normalize(f).split()[0] for f in firsts)
+        if anchors is None and not optional:
+            anchors = (
+                frozenset(normalize(f).split()[0] for f in firsts if not f.endswith("*")),
+                frozenset(normalize(f.rstrip("*")).split()[0] for f in firsts if f.endswith("*")),
+            )
     source = ("^ " if start or whole else " ") + "".join(parts) + ("$" if end or whole else "")
-    return CompiledPattern(regex=re.compile(source), anchors=anchors, index=index)
+    anchor_words, prefixes = anchors or (frozenset(), frozenset())
+    return CompiledPattern(
+        regex=re.compile(source), anchors=anchor_words, prefixes=prefixes, words=frozenset(words), closed=closed
+    )
 
 
 _P = TypeVar("_P")
 
 
 class PatternSet(Generic[_P]):
-    """Patterns tried in table order, each only when the message holds one of its anchors."""
+    """Patterns tried in table order, each only when the message holds one of its anchors.
 
-    __slots__ = ("_always", "_by_anchor", "_items")
+    Finding the candidate patterns is a set intersection (whole-word anchors) plus one regex
+    scan (word-start anchors), both in C; most messages end there with no regex run.
+    """
+
+    __slots__ = ("_always", "_anchor_words", "_by_anchor", "_by_prefix", "_items", "_prefix_re", "vocabulary")
 
     def __init__(self, items: Iterable[tuple[CompiledPattern, _P]]) -> None:
         self._items = tuple(items)
         by_anchor: dict[str, list[int]] = {}
+        by_prefix: dict[str, list[int]] = {}
         always: list[int] = []
         for i, (pat, _) in enumerate(self._items):
-            if pat.anchors is None:
+            if not pat.anchors and not pat.prefixes:
                 always.append(i)
-            else:
-                for anchor in pat.anchors:
-                    by_anchor.setdefault(anchor, []).append(i)
+            for anchor in pat.anchors:
+                by_anchor.setdefault(anchor, []).append(i)
+            for prefix in pat.prefixes:
+                by_prefix.setdefault(prefix, []).append(i)
         self._by_anchor = {k: tuple(v) for k, v in by_anchor.items()}
+        self._anchor_words = frozenset(by_anchor)
+        # A word matched by the longest prefix also starts with any shorter prefix of that prefix.
+        self._by_prefix = {
+            k: tuple(sorted({i for q, v in by_prefix.items() if k.startswith(q) for i in v})) for k in by_prefix
+        }
+        self._prefix_re = (
+            re.compile(" (" + "|".join(re.escape(p) for p in sorted(by_prefix, key=len, reverse=True)) + ")")
+            if by_prefix
+            else None
+        )
         self._always = tuple(always)
+        # All the words the patterns can match, or None if some pattern matches open-ended words.
+        self.vocabulary: frozenset[str] | None = (
+            frozenset(w for pat, _ in self._items for w in pat.words)
+            if all(pat.closed for pat, _ in self._items)
+            else None
+        )
 
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def search(self, tokens: Iterable[str], padded: str) -> tuple[re.Match[str], _P] | None:
+    def may_match(self, tokset: AbstractSet[str], padded: str) -> bool:
+        """False when no pattern can match (no anchor present): a cheap pre-check."""
+        return bool(
+            self._always
+            or not self._anchor_words.isdisjoint(tokset)
+            or (self._prefix_re is not None and self._prefix_re.search(padded) is not None)
+        )
+
+    def search(self, tokset: AbstractSet[str], padded: str) -> tuple[re.Match[str], _P] | None:
         """The first pattern (table order) found in ``padded``, with its payload."""
+        words = self._anchor_words.intersection(tokset)
+        prefixes = self._prefix_re.findall(padded) if self._prefix_re is not None else ()
+        if not words and not prefixes and not self._always:
+            return None
         hits: set[int] = set(self._always)
-        by_anchor = self._by_anchor
-        for tok in tokens:
-            found = by_anchor.get(tok)
-            if found:
-                hits.update(found)
+        for w in words:
+            hits.update(self._by_anchor[w])
+        for p in prefixes:
+            hits.update(self._by_prefix[p])
         for i in sorted(hits):
             pat, payload = self._items[i]
             m = pat.regex.search(padded)

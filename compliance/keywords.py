@@ -91,6 +91,9 @@ class Classification:
         }
 
 
+_NO_MATCH = Classification(Intent.NONE, None, None, "no_match")  # the common result, allocated once
+
+
 @dataclass(frozen=True, slots=True)
 class _Keyword:
     kind: str  # "opt_out" | "bare" | "opt_in" | "help"
@@ -100,8 +103,9 @@ class _Keyword:
 
 
 @dataclass(frozen=True, slots=True)
-class _PhraseHit:
-    phrase: Phrase
+class _Rule:
+    kind: str  # "negation" | "phrase" | "review": the order in which they are tried
+    phrase: Phrase | None  # None for negations
     language: str
 
 
@@ -110,14 +114,18 @@ class _Compiled:
     keywords: dict[str, _Keyword]
     exact: dict[str, Classification]
     filler: frozenset[str]
-    sentence_words: frozenset[str]
-    negations: PatternSet[str]
-    phrases: PatternSet[_PhraseHit]
-    whole_phrases: PatternSet[_PhraseHit]
-    review_phrases: PatternSet[_PhraseHit]
+    # A message can only be "keyword + filler" if all its words are keyword or filler words.
+    core_vocabulary: frozenset[str]
+    keyword_words: frozenset[str]
+    sentence_words: frozenset[str]  # one-word opt-out keywords
+    sentence_phrases: re.Pattern[str] | None  # several-word ones ("no more", "opt out")
+    rules: PatternSet[_Rule]  # negations, then phrases, then review phrases (rules 4, 5, 7)
+    whole_phrases: PatternSet[_Rule]
+    whole_vocabulary: frozenset[str] | None
     booking_words: frozenset[str]
     booking_phrases: PatternSet[str]
     triggers: dict[str, str]
+    trigger_words: frozenset[str]
     corrector: Corrector
 
 
@@ -128,11 +136,9 @@ _KIND_INTENT = {"opt_out": Intent.OPT_OUT, "bare": Intent.OPT_OUT, "opt_in": Int
 def _compile(tables: KeywordTables) -> _Compiled:
     """Tables -> lookup structures; once per distinct tables value (the default, each station's)."""
     keywords: dict[str, _Keyword] = {}
-    negations: list[tuple[CompiledPattern, str]] = []
+    rules: dict[str, list[tuple[CompiledPattern, _Rule]]] = {"negation": [], "phrase": [], "review": []}
+    wholes: list[tuple[CompiledPattern, _Rule]] = []
     booking: list[tuple[CompiledPattern, str]] = []
-    phrases: list[tuple[CompiledPattern, _PhraseHit]] = []
-    wholes: list[tuple[CompiledPattern, _PhraseHit]] = []
-    reviews: list[tuple[CompiledPattern, _PhraseHit]] = []
     filler: set[str] = set()
     booking_words: set[str] = set()
     triggers: dict[str, str] = {}
@@ -149,13 +155,15 @@ def _compile(tables: KeywordTables) -> _Compiled:
             for word in words:
                 keywords.setdefault(normalize(word), _Keyword(kind, normalize(word, squeeze=False), lang, scope_all))
         filler.update(normalize(w) for w in table.filler)
-        for p in table.phrases:
-            target = reviews if p.intent == "review" else wholes if p.whole else phrases
-            target.append((compile_pattern(p.pattern, len(target), whole=p.whole), _PhraseHit(p, lang)))
         for n in table.negations:
-            negations.append((compile_pattern(n, len(negations)), lang))
-        for b in table.booking_phrases:
-            booking.append((compile_pattern(b, len(booking)), lang))
+            rules["negation"].append((compile_pattern(n), _Rule("negation", None, lang)))
+        for p in table.phrases:
+            rule = _Rule("review" if p.intent == "review" else "phrase", p, lang)
+            if p.whole and p.intent != "review":
+                wholes.append((compile_pattern(p.pattern, whole=True), rule))
+            else:
+                rules[rule.kind].append((compile_pattern(p.pattern), rule))
+        booking.extend((compile_pattern(b), lang) for b in table.booking_phrases)
         booking_words.update(normalize(w) for w in table.booking_words)
         for t in table.triggers:
             triggers.setdefault(normalize(t), lang)
@@ -164,31 +172,32 @@ def _compile(tables: KeywordTables) -> _Compiled:
         k: Classification(_KIND_INTENT[kw.kind], kw.word, kw.language, "exact_keyword", scope_all=kw.scope_all)
         for k, kw in keywords.items()
     }
+    filler_words = frozenset(w for f in filler for w in f.split())
+    multi = [k for k, kw in keywords.items() if kw.kind in ("opt_out", "bare") and " " in k]
     known = set(keywords) | filler | booking_words | set(triggers)
     known.update(w for k in keywords for w in k.split())
+    whole_set = PatternSet(wholes)
     return _Compiled(
         keywords=keywords,
         exact=exact,
         filler=frozenset(filler),
-        sentence_words=frozenset(k.split()[0] for k, kw in keywords.items() if kw.kind in ("opt_out", "bare")),
-        negations=PatternSet(negations),
-        phrases=PatternSet(phrases),
-        whole_phrases=PatternSet(wholes),
-        review_phrases=PatternSet(reviews),
+        core_vocabulary=frozenset(w for k in keywords for w in k.split()) | filler_words,
+        keyword_words=frozenset(w for k in keywords for w in k.split()),
+        sentence_words=frozenset(k for k, kw in keywords.items() if kw.kind in ("opt_out", "bare") and " " not in k),
+        sentence_phrases=re.compile(" (?:" + "|".join(sorted(map(re.escape, multi))) + ") ") if multi else None,
+        rules=PatternSet(rules["negation"] + rules["phrase"] + rules["review"]),
+        whole_phrases=whole_set,
+        whole_vocabulary=None if whole_set.vocabulary is None else whole_set.vocabulary | filler_words,
         booking_words=frozenset(booking_words),
         booking_phrases=PatternSet(booking),
         triggers=triggers,
+        trigger_words=frozenset(triggers),
         corrector=Corrector(vocabulary, known),
     )
 
 
 def _core(c: _Compiled, tokens: list[str]) -> list[str]:
     """``tokens`` without repeats ("stop stop") and leading/trailing filler ("please stop now")."""
-    if 2 <= len(tokens) <= 4:
-        joined = "".join(tokens)  # "s t o p", "S.T.O.P", "sto p", "un subscribe"
-        kw = c.keywords.get(joined)
-        if kw is not None and kw.kind in ("opt_out", "bare"):
-            return [joined]
     deduped = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
     i, j = 0, len(deduped)
     filler = c.filler
@@ -205,85 +214,84 @@ def _core(c: _Compiled, tokens: list[str]) -> list[str]:
     return deduped[i:j]
 
 
-class _Context:
-    """Booking context of one message, computed at most once and only when a rule needs it."""
-
-    __slots__ = ("_c", "_padded", "_tokens", "_value")
-
-    def __init__(self, c: _Compiled, tokens: list[str], padded: str) -> None:
-        self._c, self._tokens, self._padded = c, tokens, padded
-        self._value: bool | None = None
-
-    def __bool__(self) -> bool:
-        if self._value is None:
-            c = self._c
-            self._value = (
-                not c.booking_words.isdisjoint(self._tokens)
-                or _DIGIT.search(self._padded) is not None
-                or c.booking_phrases.search(self._tokens, self._padded) is not None
-            )
-        return self._value
+def _booking(c: _Compiled, tokset: set[str], padded: str) -> bool:
+    """Booking context: a booking word, a number, or a booking construction ("stop by")."""
+    return (
+        not c.booking_words.isdisjoint(tokset)
+        or _DIGIT.search(padded) is not None
+        or c.booking_phrases.search(tokset, padded) is not None
+    )
 
 
-def _classify_tokens(c: _Compiled, tokens: list[str], text: str | None) -> Classification:
+def _classify_tokens(c: _Compiled, tokens: list[str], tokset: set[str], text: str | None) -> Classification:
     """Rules 3-9 of the module docstring on a normalised, non-empty message."""
-    key: str | None = None
-    if len(tokens) <= _CORE_MAX_TOKENS:
-        core = _core(c, tokens)
-        key = " ".join(core)
-        kw = c.keywords.get(key) if core != tokens else None
+    n = len(tokens)
+    if 2 <= n <= 4:
+        joined = c.keywords.get("".join(tokens))  # "s t o p", "S.T.O.P", "sto p", "un subscribe"
+        if joined is not None and joined.kind in ("opt_out", "bare"):
+            return Classification(
+                Intent.OPT_OUT, joined.word, joined.language, "keyword_with_filler", scope_all=joined.scope_all
+            )
+    if n <= _CORE_MAX_TOKENS and tokset <= c.core_vocabulary and not c.keyword_words.isdisjoint(tokset):
+        kw = c.keywords.get(" ".join(_core(c, tokens)))
         if kw is not None:
             if kw.kind == "opt_in":  # "yes please", "yes yes": opt-in is only ever the bare word
                 return Classification(Intent.NONE, kw.word, kw.language, "opt_in_not_exact")
             intent = Intent.REVIEW if kw.kind == "bare" else _KIND_INTENT[kw.kind]
             return Classification(intent, kw.word, kw.language, "keyword_with_filler", scope_all=kw.scope_all)
     padded = " " + " ".join(tokens) + " "
-    booking = _Context(c, tokens, padded)
 
-    negated = c.negations.search(tokens, padded)
-    if negated is not None:
-        m, lang = negated
-        if booking:
-            return Classification(Intent.NONE, m.group().strip(), lang, "booking_context")
-        return Classification(Intent.REVIEW, m.group().strip(), lang, "negated")
-
-    phrase = c.phrases.search(tokens, padded)
-    if phrase is None and key:
-        phrase = c.whole_phrases.search(key.split(" "), " " + key + " ")
-    if phrase is not None:
-        m, hit = phrase
-        if hit.phrase.veto and booking:
-            return Classification(Intent.REVIEW, m.group().strip(), hit.language, "phrase_in_booking_context")
-        rule = "whole_phrase" if hit.phrase.whole else "phrase"
-        return Classification(Intent.OPT_OUT, m.group().strip(), hit.language, rule, scope_all=hit.phrase.scope_all)
+    found = c.rules.search(tokset, padded)
+    if (found is None or found[1].kind == "review") and n <= _CORE_MAX_TOKENS:
+        vocab = c.whole_vocabulary
+        if (tokset <= vocab) if vocab is not None else c.whole_phrases.may_match(tokset, padded):
+            key = " ".join(_core(c, tokens))
+            found = c.whole_phrases.search(set(key.split(" ")), " " + key + " ") or found
+    review: tuple[re.Match[str], _Rule] | None = None
+    if found is not None:
+        m, rule = found
+        matched = m.group().strip()
+        if rule.kind == "negation":
+            if _booking(c, tokset, padded):
+                return Classification(Intent.NONE, matched, rule.language, "booking_context")
+            return Classification(Intent.REVIEW, matched, rule.language, "negated")
+        assert rule.phrase is not None
+        if rule.kind == "phrase":
+            if rule.phrase.veto and _booking(c, tokset, padded):
+                return Classification(Intent.REVIEW, matched, rule.language, "phrase_in_booking_context")
+            return Classification(
+                Intent.OPT_OUT, matched, rule.language, "whole_phrase" if rule.phrase.whole else "phrase",
+                scope_all=rule.phrase.scope_all,
+            )
+        review = found
 
     bare_sentence: _Keyword | None = None
-    if text is not None and not c.sentence_words.isdisjoint(tokens):
+    multi = c.sentence_phrases
+    if text is not None and (not c.sentence_words.isdisjoint(tokset) or (multi is not None and multi.search(padded))):
         for sentence in sentences(text):
             kw = c.keywords.get(" ".join(_core(c, sentence.split(" "))))
             if kw is None or kw.kind not in ("opt_out", "bare"):
                 continue
             if kw.kind == "opt_out":
-                intent = Intent.REVIEW if booking else Intent.OPT_OUT
+                intent = Intent.REVIEW if _booking(c, tokset, padded) else Intent.OPT_OUT
                 return Classification(intent, kw.word, kw.language, "sentence_keyword", scope_all=kw.scope_all)
             bare_sentence = bare_sentence or kw
 
-    review = c.review_phrases.search(tokens, padded)
     if review is not None:
-        m, hit = review
-        if hit.phrase.veto and booking:
-            return Classification(Intent.NONE, m.group().strip(), hit.language, "booking_context")
-        return Classification(Intent.REVIEW, m.group().strip(), hit.language, "review_phrase")
+        m, rule = review
+        assert rule.phrase is not None
+        if rule.phrase.veto and _booking(c, tokset, padded):
+            return Classification(Intent.NONE, m.group().strip(), rule.language, "booking_context")
+        return Classification(Intent.REVIEW, m.group().strip(), rule.language, "review_phrase")
 
-    for tok in tokens:
-        trigger_lang = c.triggers.get(tok)
-        if trigger_lang is not None:
-            if booking:
-                return Classification(Intent.NONE, tok, trigger_lang, "booking_context")
-            return Classification(Intent.REVIEW, tok, trigger_lang, "keyword_in_text")
-    if bare_sentence is not None and not booking:
+    if not c.trigger_words.isdisjoint(tokset):
+        tok = next(t for t in tokens if t in c.trigger_words)  # the first one, in message order
+        if _booking(c, tokset, padded):
+            return Classification(Intent.NONE, tok, c.triggers[tok], "booking_context")
+        return Classification(Intent.REVIEW, tok, c.triggers[tok], "keyword_in_text")
+    if bare_sentence is not None and not _booking(c, tokset, padded):
         return Classification(Intent.REVIEW, bare_sentence.word, bare_sentence.language, "sentence_keyword")
-    return Classification(Intent.NONE, None, None, "no_match")
+    return _NO_MATCH
 
 
 _FUZZY_RULES = {"exact_keyword": "fuzzy_keyword", "keyword_with_filler": "fuzzy_keyword", "phrase": "fuzzy_phrase"}
@@ -308,16 +316,16 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
     if hit is not None:
         return hit
     tokens = norm.split(" ")
-    result = _classify_tokens(c, tokens, text)
+    tokset = set(tokens)
+    result = _classify_tokens(c, tokens, tokset, text)
     if result.intent is Intent.OPT_OUT or len(tokens) > _FUZZY_MAX_TOKENS:
         return result
-    fixed = c.corrector.correct(tokens)
+    fixed = c.corrector.correct(tokens, tokset, " " + norm + " ")
     if fixed is None:
         return result
-    again = c.exact.get(" ".join(fixed)) or _classify_tokens(c, fixed, None)
+    again = c.exact.get(" ".join(fixed)) or _classify_tokens(c, fixed, set(fixed), None)
     if again.intent is Intent.OPT_OUT or (again.intent is Intent.REVIEW and result.intent is Intent.NONE):
-        rule = _FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule)
-        return dataclasses.replace(again, rule=rule)
+        return dataclasses.replace(again, rule=_FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule))
     return result
 
 
