@@ -192,7 +192,8 @@ def test_inbox_cli_lists_shows_and_retries_failed_rows(clean_db: str) -> None:
 
     listed = runner.invoke(cli_app, ["inbox", "failed"])
     assert listed.exit_code == 0, listed.output
-    assert row_id in listed.output and "no station has the SMS number" in listed.output
+    assert row_id in listed.output
+    assert "no station has the SMS number" in listed.output
     as_json = json.loads(runner.invoke(cli_app, ["inbox", "failed", "--json"]).stdout)
     assert [r["id"] for r in as_json] == [row_id]
     assert set(as_json[0]) == {"id", "provider", "received_at", "attempts", "reason"}
@@ -201,8 +202,10 @@ def test_inbox_cli_lists_shows_and_retries_failed_rows(clean_db: str) -> None:
     assert shown.exit_code == 0, shown.output
     fields = json.loads(shown.stdout)["fields"]
     assert fields["Body"] == "<11 chars>"
-    assert fields["From"] != sender and fields["From"].endswith(sender[-2:])
-    assert sender not in shown.stdout and "STOP please" not in shown.stdout
+    assert fields["From"] != sender
+    assert fields["From"].endswith(sender[-2:])
+    assert sender not in shown.stdout
+    assert "STOP please" not in shown.stdout
 
     still_failing = runner.invoke(cli_app, ["inbox", "retry", row_id])
     assert still_failing.exit_code == 1
@@ -232,6 +235,8 @@ def test_inbox_cli_retry_all_and_bad_ids(clean_db: str) -> None:
     assert result.exit_code == 0, result.output
     assert "retried 3: 3 processed, 0 failed" in result.output
     missing = runner.invoke(cli_app, ["inbox", "retry", str(uuid.uuid4())])
-    assert missing.exit_code == 1 and "no inbox row" in missing.output
+    assert missing.exit_code == 1
+    assert "no inbox row" in missing.output
     malformed = runner.invoke(cli_app, ["inbox", "show", "nope"])
-    assert malformed.exit_code == 1 and "not an inbox id" in malformed.output
+    assert malformed.exit_code == 1
+    assert "not an inbox id" in malformed.output

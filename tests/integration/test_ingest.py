@@ -95,11 +95,14 @@ def test_first_sms_from_new_number_makes_customer_thread_and_message(db_session:
     assert message.media == [{"url": "https://api.twilio.com/m/ME1", "content_type": "image/png"}]
     assert message.num_segments == 1
     assert message.meta is not None
-    assert message.meta["FromCity"] == "SAN FRANCISCO" and message.meta["OptOutType"] == "HELP"
+    assert message.meta["FromCity"] == "SAN FRANCISCO"
+    assert message.meta["OptOutType"] == "HELP"
     assert sender not in json.dumps(message.meta)
     assert message.inbox_id == row_id
     row = inbox(db_session, row_id)
-    assert row.status == "processed" and row.processed_at is not None and row.last_error is None
+    assert row.status == "processed"
+    assert row.processed_at is not None
+    assert row.last_error is None
     assert thread.last_message_at == row.received_at
 
 
@@ -198,8 +201,10 @@ def test_unknown_station_fails_the_row_with_a_masked_reason(db_session: Session)
     assert result.outcome == "failed"
     row = inbox(db_session, row_id)
     assert row.status == "failed"
-    assert row.last_error is not None and "no station has the SMS number" in row.last_error
-    assert to not in row.last_error and to[-2:] in row.last_error
+    assert row.last_error is not None
+    assert "no station has the SMS number" in row.last_error
+    assert to not in row.last_error
+    assert to[-2:] in row.last_error
     assert count(db_session, Customer, Customer.phone_index == pii.blind_index(sender, kind="phone")) == 0
 
 
@@ -219,7 +224,9 @@ def test_malformed_sms_rows_fail_with_reason(db_session: Session, pairs: list[tu
     row_id = add_inbox(db_session, "twilio_sms", urlencode(pairs))
     assert run(db_session, row_id)[row_id].outcome == "failed"
     row = inbox(db_session, row_id)
-    assert row.status == "failed" and row.last_error is not None and reason in row.last_error
+    assert row.status == "failed"
+    assert row.last_error is not None
+    assert reason in row.last_error
 
 
 def test_undecryptable_payload_fails_the_row(db_session: Session) -> None:
@@ -265,7 +272,8 @@ def test_lock_timeout_leaves_row_pending_for_retry(db_session: Session) -> None:
     assert results[free].outcome == "processed"
     row = inbox(db_session, blocked)
     assert row.status == "pending"
-    assert row.last_error is not None and row.last_error.startswith("transient")
+    assert row.last_error is not None
+    assert row.last_error.startswith("transient")
 
 
 def _meta_station(session: Session, channel: str, page_id: str) -> uuid.UUID:
@@ -276,7 +284,7 @@ def _meta_station(session: Session, channel: str, page_id: str) -> uuid.UUID:
 
 
 def test_meta_messages_become_social_threads(db_session: Session) -> None:
-    """A Messenger message makes a phone-less customer stub and a facebook thread keyed by the PSID; repeats reuse it."""
+    """A Messenger message makes a phone-less customer stub and a facebook thread keyed by the PSID, reused later."""
     page = uuid.uuid4().hex[:15]
     station_id = _meta_station(db_session, "facebook", page)
     psid = uuid.uuid4().hex[:16]
@@ -290,7 +298,9 @@ def test_meta_messages_become_social_threads(db_session: Session) -> None:
         select(MessageThread).where(MessageThread.external_thread_id == psid)).scalars().all()
     assert (thread.channel, thread.station_id, thread.status) == ("facebook", station_id, "open")
     customer = db_session.get(Customer, thread.customer_id)
-    assert customer is not None and customer.source == "facebook" and customer.phone_index is None
+    assert customer is not None
+    assert customer.source == "facebook"
+    assert customer.phone_index is None
     bodies = sorted(m.body or "" for m in db_session.execute(
         select(Message).where(Message.thread_id == thread.id)).scalars())
     assert bodies == ["again", "hi"]
@@ -379,7 +389,9 @@ def test_undelivered_with_30006_marks_the_number(db_session: Session) -> None:
     db_session.refresh(outbound)
     assert (outbound.delivery_status, outbound.status, outbound.error_code) == ("undelivered", "undelivered", 30006)
     marked = db_session.get(UndeliverableNumber, outbound.to_index)
-    assert marked is not None and marked.error_code == 30006 and marked.outbound_id == outbound.id
+    assert marked is not None
+    assert marked.error_code == 30006
+    assert marked.outbound_id == outbound.id
 
 
 def test_undelivered_with_30003_does_not_mark_the_number(db_session: Session) -> None:
@@ -398,7 +410,8 @@ def test_callback_before_sid_is_stored_then_applied_by_the_send_path(db_session:
     outbound = _outbound(db_session, sid=None)
     row_id = add_status(db_session, sid, "delivered")
     result = run(db_session, row_id)[row_id]
-    assert result.outcome == "processed" and "kept for the send path" in str(result.reason)
+    assert result.outcome == "processed"
+    assert "kept for the send path" in str(result.reason)
     [event] = db_session.execute(select(DeliveryEvent).where(DeliveryEvent.provider_sid == sid)).scalars().all()
     assert event.outbound_id is None
     outbound.provider_sid = sid

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from tests.support.asgi import TestClient
 from sqlalchemy import text
 
 from tests.support import processes
+from tests.support.asgi import TestClient
 from tests.support.webhooks import (
     META_PATH,
     META_VERIFY_TOKEN,

@@ -39,7 +39,8 @@ def test_real_capture_parses() -> None:
     assert sms.opt_out_type is None
     assert sms.meta["FromCity"] == "BLAIRSVILLE"
     assert sms.meta["FromZip"] == "30512"
-    assert "From" not in sms.meta and "To" not in sms.meta
+    assert "From" not in sms.meta
+    assert "To" not in sms.meta
 
 
 def test_mms_media_and_opt_out_type() -> None:
@@ -104,7 +105,8 @@ def test_status_callback_drops_numbers_and_reads_error_code() -> None:
         {"MessageSid": "SMabc", "MessageStatus": "undelivered", "ErrorCode": "30003", "From": "+1", "To": "+2"}
     )
     assert (cb.message_sid, cb.status, cb.error_code) == ("SMabc", "undelivered", 30003)
-    assert "From" not in cb.raw and "To" not in cb.raw
+    assert "From" not in cb.raw
+    assert "To" not in cb.raw
     with pytest.raises(BadInput, match="ErrorCode"):
         parse_status_callback({"MessageSid": "SMabc", "MessageStatus": "failed", "ErrorCode": "abc"})
     with pytest.raises(BadInput, match="MessageStatus"):
@@ -137,7 +139,8 @@ def test_meta_sample_parses() -> None:
     )
     payload = parse_meta(raw)
     assert payload.channel == "facebook"
-    assert payload.errors == [] and payload.skipped == 0
+    assert payload.errors == []
+    assert payload.skipped == 0
     [ev] = payload.events
     assert (ev.page_id, ev.sender_id, ev.body, ev.kind) == ("2517603138253655", "1871904392870179", "giúp", "message")
     assert ev.mid.startswith("VdjM_")
@@ -155,7 +158,8 @@ def test_meta_skips_echoes_reads_and_deliveries_and_keeps_postbacks() -> None:
     ]
     payload = parse_meta(_meta("instagram", events, "IG1"))
     assert payload.channel == "instagram"
-    assert [(e.mid, e.kind, e.body) for e in payload.events] == [("m1", "message", "hi"), ("m3", "postback", "Book now")]
+    got = [(e.mid, e.kind, e.body) for e in payload.events]
+    assert got == [("m1", "message", "hi"), ("m3", "postback", "Book now")]
     assert payload.events[0].media == [{"url": "u", "content_type": "image"}]
     assert payload.skipped == 3
 
