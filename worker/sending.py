@@ -189,7 +189,11 @@ def decide(
         return SendResult(message_id, "blocked", params["reason"]), None
     if decision.outcome is Outcome.DEFERRED:
         session.execute(_WRITE_DECISION, {**params, "status": "deferred", "not_before": decision.defer_until})
-        log.info("send_deferred", message_id=str(message_id), until=str(decision.defer_until))
+        log.info(
+            "send_deferred",
+            message_id=str(message_id),
+            until=decision.defer_until.isoformat() if decision.defer_until else None,
+        )
         return SendResult(message_id, "deferred", params["reason"]), None
 
     if settings.OUTBOUND_RATE_LIMIT_ENABLED:

@@ -11,6 +11,7 @@ import typer
 
 from worker.cli import consent as consent_cli
 from worker.cli import db as db_cli
+from worker.cli import demo as demo_cli
 from worker.cli import doctor as doctor_cli
 from worker.cli import fake_twilio as fake_twilio_cli
 from worker.cli import inbox as inbox_cli
@@ -18,6 +19,7 @@ from worker.cli import ledger as ledger_cli
 from worker.cli import pii as pii_cli
 from worker.cli import review as review_cli
 from worker.cli import run as run_cli
+from worker.cli import send as send_cli
 from worker.cli import stations as stations_cli
 from worker.cli import web as web_cli
 from worker.settings import SettingsError
@@ -35,6 +37,8 @@ app.add_typer(pii_cli.app, name="pii", help="PII encryption keys: usage and rota
 app.command("doctor")(doctor_cli.doctor)
 app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, retry, show, stats.")
 app.command("run")(run_cli.run)
+app.command("send")(send_cli.send)
+app.command("demo")(demo_cli.demo)
 
 
 def main() -> None:
