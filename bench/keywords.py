@@ -93,6 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--latency-sample", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds over the mix; best and median shown")
     parser.add_argument("--record", metavar="NOTES", help="append a row to bench/RESULTS.md with these notes")
     args = parser.parse_args()
 
@@ -101,12 +102,22 @@ def main() -> int:
     for text in mix[:2000]:  # warm-up: imports, compiled tables, allocator
         classify(text)
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
     counts: dict[Intent, int] = {}
     for text in mix:
         intent = classify(text).intent
         counts[intent] = counts.get(intent, 0) + 1
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # The machine is shared (2 cores, other work running): several rounds, best and median
+    # reported. CPU time excludes time spent descheduled; the best round is the least disturbed.
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(args.rounds):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for text in mix:
+            classify(text)
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+    wall, cpu = min(walls), min(cpus)
+    median_rate = args.messages / statistics.median(walls)
 
     latencies: list[int] = []
     clock = time.perf_counter_ns
@@ -122,7 +133,10 @@ def main() -> int:
     load = os.getloadavg()[0]
     mix_note = ", ".join(f"{k.value} {v / args.messages:.1%}" for k, v in sorted(counts.items()))
     print(f"messages: {args.messages} ({distinct} distinct); classified: {mix_note}")
-    print(f"throughput: {wall_rate:,.0f} msgs/s wall, {cpu_rate:,.0f} msgs/s CPU time (one process, one core)")
+    print(
+        f"throughput (best of {args.rounds} rounds): {wall_rate:,.0f} msgs/s wall, {cpu_rate:,.0f} msgs/s CPU time; "
+        f"median round {median_rate:,.0f} msgs/s wall (one process, one core)"
+    )
     worst = latencies[-1] / 1000
     print(f"latency per call (sample {len(latencies)}): p50 {p50:.1f} us, p99 {p99:.1f} us, max {worst:.0f} us")
     print(f"load average (1 min) at end: {load:.2f}")
@@ -133,7 +147,8 @@ def main() -> int:
         ) + "`"
         row = (
             f"| {dt.date.today().isoformat()} | consent classifier `classify()`, one process, realistic mix "
-            f"({args.messages} msgs, {distinct} distinct) | {wall_rate:,.0f} msgs/s wall ({cpu_rate:,.0f}/s CPU); "
+            f"({args.messages} msgs, {distinct} distinct) | best of {args.rounds} rounds {wall_rate:,.0f} msgs/s wall "
+            f"({cpu_rate:,.0f}/s CPU), median round {median_rate:,.0f}/s; "
             f"p50 {p50:.1f} µs, p99 {p99:.1f} µs per call | ≥ 50,000 msgs/s | {cmd} | python-svc 2 cores 24 GiB; "
             f"load {load:.1f}; {args.record} |\n"
         )

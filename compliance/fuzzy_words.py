@@ -55,7 +55,7 @@ def _neighbours(word: str) -> set[str]:
 class Corrector:
     """Corrects misspelt words of a message toward a fixed vocabulary."""
 
-    __slots__ = ("_heads", "_known", "_long", "_long_re", "_near")
+    __slots__ = ("_heads", "_known", "_long", "_long_re", "_near", "_near_words")
 
     def __init__(self, vocabulary: Iterable[str], known: Iterable[str], exempt: frozenset[str] = EXEMPT) -> None:
         vocab = {w for w in vocabulary if len(w) >= 4}
@@ -66,6 +66,7 @@ class Corrector:
                 if len(n) >= MIN_WORD and n not in self._known:
                     near.setdefault(n, word)
         self._near = near
+        self._near_words = frozenset(near)
         longs = {w for w in vocab if len(w) >= LONG_WORD}
         index: dict[str, set[str]] = {}
         for word in longs:
@@ -98,7 +99,8 @@ class Corrector:
 
     def correct(self, tokens: list[str], tokset: set[str], padded: str) -> list[str] | None:
         """``tokens`` (also given as a set, and as " a b c ") with misspellings fixed, or None."""
-        fixes = {t: self._near[t] for t in self._near.keys() & tokset}
+        near = self._near_words
+        fixes = {} if near.isdisjoint(tokset) else {t: self._near[t] for t in near.intersection(tokset)}
         if self._long_re is not None:
             for tok in self._long_re.findall(padded):
                 if tok not in fixes:

@@ -35,6 +35,8 @@ class CompiledPattern:
     # a message whose words are not all among them cannot match a whole-message pattern.
     words: frozenset[str]
     closed: bool
+    # Every required group of whole words: a message must hold one word of each to match.
+    required: tuple[frozenset[str], ...] = ()
 
 
 def _word(raw: str) -> str:
@@ -45,10 +47,33 @@ def _word(raw: str) -> str:
     return re.escape(norm).replace("\\ ", " ") + ("[^ ]*" if prefix else "")
 
 
+# Words too common in ordinary messages to be a good anchor when the pattern offers another.
+_COMMON = frozenset(
+    {
+        "a", "an", "the", "to", "do", "i", "me", "my", "we", "us", "you", "u", "it", "is", "in", "on", "at",
+        "of", "for", "and", "or", "no", "so", "that", "this", "please", "pls", "de", "la", "el", "lo", "los",
+        "las", "que", "mi", "y", "en", "por", "con", "se", "te", "tu", "su", "ya",
+    }
+)
+
+
+def _word_score(word: str) -> int:
+    if word.endswith("*"):
+        return len(word) - 2  # a word start costs a regex scan: slightly worse than a whole word
+    return 0 if word in _COMMON else len(word)
+
+
+def _anchor_score(words: frozenset[str], prefixes: frozenset[str]) -> int:
+    """Higher is a rarer anchor: the shortest (or most common) alternative decides."""
+    scores = [0 if w in _COMMON else len(w) for w in words] + [len(p) - 1 for p in prefixes]
+    return min(scores, default=0)
+
+
 def compile_pattern(pattern: str, *, whole: bool = False) -> CompiledPattern:
     """One mini-syntax pattern (documented in compliance/keyword_tables.py) as a regex + anchors."""
     parts: list[str] = []
-    anchors: tuple[frozenset[str], frozenset[str]] | None = None
+    candidates: list[tuple[int, int, frozenset[str], frozenset[str]]] = []
+    required: list[frozenset[str]] = []
     words: set[str] = set()
     closed = True
     start = end = False
@@ -79,16 +104,24 @@ def compile_pattern(pattern: str, *, whole: bool = False) -> CompiledPattern:
             for w in alt.split():
                 closed = closed and not w.endswith("*")
                 words.update(normalize(w.rstrip("*")).split())
-        firsts = [alt.split()[0] for alt in alternatives if alt.strip()]
-        if anchors is None and not optional:
-            anchors = (
-                frozenset(normalize(f).split()[0] for f in firsts if not f.endswith("*")),
-                frozenset(normalize(f.rstrip("*")).split()[0] for f in firsts if f.endswith("*")),
-            )
+        if not optional:
+            # Each alternative is anchored on its rarest word ("no more" on "more").
+            picks = [max(alt.split(), key=_word_score) for alt in alternatives if alt.strip()]
+            exact = frozenset(normalize(w).split()[0] for w in picks if not w.endswith("*"))
+            starts = frozenset(normalize(w.rstrip("*")).split()[0] for w in picks if w.endswith("*"))
+            candidates.append((_anchor_score(exact, starts), -len(candidates), exact, starts))
+            if not starts:
+                required.append(exact)
     source = ("^ " if start or whole else " ") + "".join(parts) + ("$" if end or whole else "")
-    anchor_words, prefixes = anchors or (frozenset(), frozenset())
+    # Anchor on the required group whose words are rarest in ordinary messages.
+    anchor_words, prefixes = max(candidates)[2:] if candidates else (frozenset(), frozenset())
     return CompiledPattern(
-        regex=re.compile(source), anchors=anchor_words, prefixes=prefixes, words=frozenset(words), closed=closed
+        regex=re.compile(source),
+        anchors=anchor_words,
+        prefixes=prefixes,
+        words=frozenset(words),
+        closed=closed,
+        required=tuple(sorted(required, key=len)),
     )
 
 
@@ -138,6 +171,19 @@ class PatternSet(Generic[_P]):
     def __bool__(self) -> bool:
         return bool(self._items)
 
+    @property
+    def anchor_words(self) -> frozenset[str]:
+        return self._anchor_words
+
+    @property
+    def prefixes(self) -> frozenset[str]:
+        return frozenset(self._by_prefix)
+
+    @property
+    def always(self) -> bool:
+        """Some pattern has no anchor and is tried on every message."""
+        return bool(self._always)
+
     def may_match(self, tokset: AbstractSet[str], padded: str) -> bool:
         """False when no pattern can match (no anchor present): a cheap pre-check."""
         return bool(
@@ -157,11 +203,16 @@ class PatternSet(Generic[_P]):
             hits.update(self._by_anchor[w])
         for p in prefixes:
             hits.update(self._by_prefix[p])
-        for i in sorted(hits):
-            pat, payload = self._items[i]
-            m = pat.regex.search(padded)
-            if m is not None:
-                return m, payload
+        items = self._items
+        for i in sorted(hits) if len(hits) > 1 else hits:
+            pat, payload = items[i]
+            for group in pat.required:
+                if group.isdisjoint(tokset):
+                    break  # a required word is missing: the regex cannot match
+            else:
+                m = pat.regex.search(padded)
+                if m is not None:
+                    return m, payload
         return None
 
 

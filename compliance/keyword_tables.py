@@ -188,7 +188,7 @@ ENGLISH = LanguageTable(
         Phrase("[wrong number|wrong person|leave me alone|go away|fuck off]", intent="review", veto=True),
         Phrase("how did [you|u] get [my|this] [number|info]", intent="review"),
         Phrase("[not|no longer|never] interested", intent="review", veto=True),
-        Phrase("^ [enough|enough already|thats enough|that is enough] $", intent="review"),
+        Phrase("^ [thats|that is]? enough [already]? $", intent="review"),
         Phrase("[didnt|did not|never] [ask for|asked for|want|wanted|request|requested] [this|these|that|them|it]",
                intent="review", veto=True),
         Phrase("[keep|keeps|still] [text*|messag*|msg*|contact*|spam*|bother*|sending] [me|us]", intent="review"),

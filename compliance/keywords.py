@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from compliance.fuzzy_words import Corrector
 from compliance.keyword_patterns import CompiledPattern, PatternSet, compile_pattern
 from compliance.keyword_tables import DEFAULT_TABLES, KeywordTables, Phrase
-from compliance.message_text import normalize, sentences
+from compliance.message_text import fold_ascii, normalize, sentences
 
 __all__ = ["CLASSIFIER_VERSION", "Classification", "Intent", "KeywordTables", "classify"]
 
@@ -126,6 +126,10 @@ class _Compiled:
     booking_phrases: PatternSet[str]
     triggers: dict[str, str]
     trigger_words: frozenset[str]
+    # Fast path: a message holding none of these words (and no word start below) can only be
+    # NONE by rules 3-9, since every one of them needs one of its words.
+    interesting: frozenset[str] | None  # None: some pattern has no anchor, no fast path
+    interesting_starts: re.Pattern[str] | None
     corrector: Corrector
 
 
@@ -177,6 +181,16 @@ def _compile(tables: KeywordTables) -> _Compiled:
     known = set(keywords) | filler | booking_words | set(triggers)
     known.update(w for k in keywords for w in k.split())
     whole_set = PatternSet(wholes)
+    rule_set = PatternSet(rules["negation"] + rules["phrase"] + rules["review"])
+    interesting = (
+        None
+        if rule_set.always or whole_set.always
+        else rule_set.anchor_words
+        | whole_set.anchor_words
+        | frozenset(w for k in keywords for w in k.split())
+        | frozenset(triggers)
+    )
+    starts = rule_set.prefixes | whole_set.prefixes
     return _Compiled(
         keywords=keywords,
         exact=exact,
@@ -185,13 +199,15 @@ def _compile(tables: KeywordTables) -> _Compiled:
         keyword_words=frozenset(w for k in keywords for w in k.split()),
         sentence_words=frozenset(k for k, kw in keywords.items() if kw.kind in ("opt_out", "bare") and " " not in k),
         sentence_phrases=re.compile(" (?:" + "|".join(sorted(map(re.escape, multi))) + ") ") if multi else None,
-        rules=PatternSet(rules["negation"] + rules["phrase"] + rules["review"]),
+        rules=rule_set,
         whole_phrases=whole_set,
         whole_vocabulary=None if whole_set.vocabulary is None else whole_set.vocabulary | filler_words,
         booking_words=frozenset(booking_words),
         booking_phrases=PatternSet(booking),
         triggers=triggers,
         trigger_words=frozenset(triggers),
+        interesting=interesting,
+        interesting_starts=re.compile(" (?:" + "|".join(sorted(map(re.escape, starts))) + ")") if starts else None,
         corrector=Corrector(vocabulary, known),
     )
 
@@ -223,8 +239,13 @@ def _booking(c: _Compiled, tokset: set[str], padded: str) -> bool:
     )
 
 
-def _classify_tokens(c: _Compiled, tokens: list[str], tokset: set[str], text: str | None) -> Classification:
-    """Rules 3-9 of the module docstring on a normalised, non-empty message."""
+def _classify_tokens(
+    c: _Compiled, tokens: list[str], tokset: set[str], text: str | None, folded: str | None = None
+) -> Classification:
+    """Rules 3-9 of the module docstring on a normalised, non-empty message.
+
+    ``text`` is the original (None: skip the sentence rule); ``folded`` its fold_ascii() form.
+    """
     n = len(tokens)
     if 2 <= n <= 4:
         joined = c.keywords.get("".join(tokens))  # "s t o p", "S.T.O.P", "sto p", "un subscribe"
@@ -232,6 +253,11 @@ def _classify_tokens(c: _Compiled, tokens: list[str], tokset: set[str], text: st
             return Classification(
                 Intent.OPT_OUT, joined.word, joined.language, "keyword_with_filler", scope_all=joined.scope_all
             )
+    interesting = c.interesting
+    if interesting is not None and interesting.isdisjoint(tokset):
+        starts = c.interesting_starts
+        if starts is None or starts.search(" " + " ".join(tokens)) is None:
+            return _NO_MATCH
     if n <= _CORE_MAX_TOKENS and tokset <= c.core_vocabulary and not c.keyword_words.isdisjoint(tokset):
         kw = c.keywords.get(" ".join(_core(c, tokens)))
         if kw is not None:
@@ -268,7 +294,7 @@ def _classify_tokens(c: _Compiled, tokens: list[str], tokset: set[str], text: st
     bare_sentence: _Keyword | None = None
     multi = c.sentence_phrases
     if text is not None and (not c.sentence_words.isdisjoint(tokset) or (multi is not None and multi.search(padded))):
-        for sentence in sentences(text):
+        for sentence in sentences(text, folded):
             kw = c.keywords.get(" ".join(_core(c, sentence.split(" "))))
             if kw is None or kw.kind not in ("opt_out", "bare"):
                 continue
@@ -305,7 +331,8 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
         extra: a station's additions to the default tables (merged, not replacing them).
     """
     c = _DEFAULT if extra is None else _compile(DEFAULT_TABLES.merged(extra))
-    norm = normalize(text)
+    folded = fold_ascii(text) if text.isascii() else None
+    norm = " ".join(folded.split()) if folded is not None else normalize(text)
     if not norm:
         if not text.strip():
             return Classification(Intent.NONE, None, None, "empty")
@@ -317,7 +344,7 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
         return hit
     tokens = norm.split(" ")
     tokset = set(tokens)
-    result = _classify_tokens(c, tokens, tokset, text)
+    result = _classify_tokens(c, tokens, tokset, text, folded)
     if result.intent is Intent.OPT_OUT or len(tokens) > _FUZZY_MAX_TOKENS:
         return result
     fixed = c.corrector.correct(tokens, tokset, " " + norm + " ")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize", "sentences"]
+__all__ = ["fold_ascii", "normalize", "sentences"]
 
 _CONFUSABLES = {
     # Cyrillic (after case folding)
@@ -73,24 +73,35 @@ _REPEATS_ASCII = re.compile(rb"([a-z])(?=\1)")
 _BREAKS = re.compile(r"[^\w\s'`´‘’ʼ-]+|\s-+\s|\s-+$|^-+\s")
 
 
+def fold_ascii(text: str) -> str:
+    """An ASCII ``text`` folded and squeezed, with a newline wherever a sentence breaks.
+
+    ``" ".join(fold_ascii(t).split()) == normalize(t)``; ``.split("\\n")`` gives the sentences.
+    One pass serves both, so the sentence rule costs no second normalisation.
+    """
+    return _REPEATS_ASCII.sub(b"", text.encode("ascii").translate(_ASCII_SENTENCES, _ASCII_DELETE)).decode("ascii")
+
+
 def normalize(text: str, *, squeeze: bool = True) -> str:
     """The matching form of ``text``: lower-case words separated by single spaces ('' if none).
 
     ``squeeze=False`` keeps letter repeats: the readable form of a table word for evidence.
     """
     if text.isascii():
-        folded = text.encode("ascii").translate(_ASCII, _ASCII_DELETE)
         if squeeze:
-            folded = _REPEATS_ASCII.sub(b"", folded)
-        return " ".join(folded.decode("ascii").split())
+            return " ".join(fold_ascii(text).split())
+        return " ".join(text.encode("ascii").translate(_ASCII, _ASCII_DELETE).decode("ascii").split())
     general = _NON_WORD.sub(" ", unicodedata.normalize("NFKD", text).casefold().translate(_GENERAL))
     return " ".join((_REPEATS.sub("", general) if squeeze else general).split())
 
 
-def sentences(text: str) -> list[str]:
-    """``text`` split at punctuation and emoji, each part normalised; empty parts dropped."""
+def sentences(text: str, folded: str | None = None) -> list[str]:
+    """``text`` split at punctuation and emoji, each part normalised; empty parts dropped.
+
+    ``folded``: ``fold_ascii(text)`` when the caller has it already (ASCII texts only).
+    """
     if text.isascii():
-        folded = _REPEATS_ASCII.sub(b"", text.encode("ascii").translate(_ASCII_SENTENCES, _ASCII_DELETE))
-        return [" ".join(part.split()) for part in folded.decode("ascii").split("\n") if not part.isspace() and part]
+        lines = (folded if folded is not None else fold_ascii(text)).split("\n")
+        return [" ".join(line.split()) for line in lines if line and not line.isspace()]
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     return [n for n in (normalize(part) for part in _BREAKS.split(text)) if n]
