@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Engine, Table, and_, func, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, func, literal_column, or_, select, update
 
 from worker.models import ConsentEvent, ConsentState, Customer, OutboundMessage, ReviewItem, WebhookInbox
 from worker.pii import KeyRing, PiiError, key_id_of
@@ -185,6 +185,9 @@ def rotate_table(
             rows = conn.execute(query.order_by(pk).limit(batch_size).with_for_update(skip_locked=True)).all()
             if not rows:
                 break
+            # Rows grouped by which columns change, so each group is one executemany
+            # (psycopg pipelines it): a round trip per batch, not per row.
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
                 row_id, values = row[0], row[1:]
                 changes: dict[str, Any] = {}
@@ -198,8 +201,15 @@ def rotate_table(
                     except PiiError as exc:
                         result.failures.append(RotationFailure(str(row_id), column, str(exc)))
                 if changes:
-                    conn.execute(update(rt.table).where(pk == row_id).values(**changes, **keep))
+                    groups.setdefault(tuple(sorted(changes)), []).append({"_row_id": row_id, **changes})
                     result.values += len(changes)
+            for changed, params in groups.items():
+                statement = (
+                    update(rt.table)
+                    .where(pk == bindparam("_row_id"))
+                    .values(**{c: bindparam(c) for c in changed}, **keep)
+                )
+                conn.execute(statement, params)
             last = rows[-1][0]
         result.batches += 1
         result.rows += len(rows)
