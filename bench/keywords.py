@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from compliance.keywords import Intent, classify  # noqa: E402
 
-CORPORA = (ROOT / "tests/data/consent_corpus.jsonl", ROOT / "tests/data/consent_holdout.jsonl")
+CORPORA = tuple(sorted((ROOT / "tests/data").glob("consent_*.jsonl")))
 RESULTS = ROOT / "bench/RESULTS.md"
 
 NAMES = ("Maria", "Tom", "Chef Luis", "Ana", "Dave", "Priya", "Kenji")

@@ -40,11 +40,11 @@ class CompiledPattern:
 
 
 def _word(raw: str) -> str:
-    prefix = raw.endswith("*")
-    norm = normalize(raw.rstrip("*"))
+    prefix, suffix = raw.endswith("*"), raw.startswith("*")
+    norm = normalize(raw.strip("*"))
     if not norm:
         raise ValueError(f"empty word in keyword pattern: {raw!r}")
-    return re.escape(norm).replace("\\ ", " ") + ("[^ ]*" if prefix else "")
+    return ("[^ ]*" if suffix else "") + re.escape(norm).replace("\\ ", " ") + ("[^ ]*" if prefix else "")
 
 
 # Words too common in ordinary messages to be a good anchor when the pattern offers another.
@@ -58,6 +58,8 @@ _COMMON = frozenset(
 
 
 def _word_score(word: str) -> int:
+    if word.startswith("*"):
+        return -1  # a word end ("*ing") cannot anchor
     if word.endswith("*"):
         return len(word) - 2  # a word start costs a regex scan: slightly worse than a whole word
     return 0 if word in _COMMON else len(word)
@@ -102,16 +104,17 @@ def compile_pattern(pattern: str, *, whole: bool = False) -> CompiledPattern:
         parts.append(group + "?" if optional else group)
         for alt in alternatives:
             for w in alt.split():
-                closed = closed and not w.endswith("*")
-                words.update(normalize(w.rstrip("*")).split())
+                closed = closed and "*" not in w
+                words.update(normalize(w.strip("*")).split())
         if not optional:
             # Each alternative is anchored on its rarest word ("no more" on "more").
             picks = [max(alt.split(), key=_word_score) for alt in alternatives if alt.strip()]
-            exact = frozenset(normalize(w).split()[0] for w in picks if not w.endswith("*"))
-            starts = frozenset(normalize(w.rstrip("*")).split()[0] for w in picks if w.endswith("*"))
-            candidates.append((_anchor_score(exact, starts), -len(candidates), exact, starts))
-            if not starts:
-                required.append(exact)
+            if not any(w.startswith("*") for w in picks):
+                exact = frozenset(normalize(w).split()[0] for w in picks if not w.endswith("*"))
+                starts = frozenset(normalize(w.rstrip("*")).split()[0] for w in picks if w.endswith("*"))
+                candidates.append((_anchor_score(exact, starts), -len(candidates), exact, starts))
+                if not starts:
+                    required.append(exact)
     source = ("^ " if start or whole else " ") + "".join(parts) + ("$" if end or whole else "")
     # Anchor on the required group whose words are rarest in ordinary messages.
     anchor_words, prefixes = max(candidates)[2:] if candidates else (frozenset(), frozenset())

@@ -115,7 +115,10 @@ _DETS = (
     "[the|these|those|your|ur|all|all the|all these|all of the|all of these|any|any more|anymore|more|my|this|such]?"
 )
 _ME = "[me|us|my number|this number|my name|my info|my phone|my phone number|this phone|my contact|my details]"
-_LIST = "[your|the|this|ur|that|these|my]? [list|lists|texting list|mailing list|contact list|contacts|system|database]"
+_LIST = (
+    "[your|the|this|ur|that|these|my|all]? [list|lists|texting list|text list|sms list|mailing list|contact list|"
+    "marketing list|messaging list|distribution list|contacts|system|database]"
+)
 _CONTACT = "[text*|txt*|msg*|messag*|contact*|bother*|spam*|harass*|email*|call*|hitting me up|ping*|sms*]"
 
 ENGLISH = LanguageTable(
@@ -157,10 +160,18 @@ ENGLISH = LanguageTable(
         Phrase(f"[take|drop|scratch|cross] {_ME} [off|from|out] $"),
         Phrase(f"[take|drop|scratch|cross] {_ME} [off|from|out] [of]? {_LIST}"),
         Phrase(f"[want|get me|put me|i am|im] [off|out of] {_LIST}"),
+        Phrase("[be|get|been|being|im|i am|am] [removed|taken off|deleted|unsubscribed|opted out|dropped]", veto=True),
+        Phrase(f"[removed|remove|taken|take|dropped|drop|deleted|delete] [me|us|my number]? [from|off] {_LIST}",
+               veto=True),
+        Phrase(f"[stop|quit] [getting|receiving|recieving] {_DETS} {_TEXTS}"),
+        Phrase("[stop|quit] [receiving|recieving]"),
+        Phrase(f"[dont|do not|never|please dont|pls dont] [send|sending] [me|us]? {_DETS} {_TEXTS}"),
+        Phrase("[dont|do not|no longer] [want|wish|need] to receive"),
+        Phrase("[dont|do not|no longer] [want|wish|need] to get [these|them|those|any more|anymore|more of these]"),
         Phrase("[lose|forget|delete] [my|this] [number|phone number|contact]"),
         Phrase("unsubscribe*"),
         Phrase("unsub"),
-        Phrase("[opt|opting|opted] [me|us]? out"),
+        Phrase("[opt|opting|opted] [me|us]? out", veto=True),
         Phrase("optout*"),
         Phrase("revok*"),
         Phrase("[withdraw|rescind|cancel|take back] [my]? [consent|permission|subscription|opt in|optin]"),
@@ -192,6 +203,8 @@ ENGLISH = LanguageTable(
         Phrase("[didnt|did not|never] [ask for|asked for|want|wanted|request|requested] [this|these|that|them|it]",
                intent="review", veto=True),
         Phrase("[keep|keeps|still] [text*|messag*|msg*|contact*|spam*|bother*|sending] [me|us]", intent="review"),
+        Phrase("why [are|do|does|is|did] [you|u|this number|someone|they] [keep]? [text*|messag*|msg*|contact*|spam*]",
+               intent="review"),
         Phrase("[spam|spammer|spamming|scam|scammer|scammy|harass*|stfu|lawyer|attorney|tcpa|fcc]", intent="review"),
         Phrase("[block|blocked|blocking|report|reported|reporting|sue] [you|u|this|your|this number]",
                intent="review"),
@@ -228,6 +241,8 @@ ENGLISH = LanguageTable(
         "stop [by|at|in|over|off|for|past|on|along|and|to|here|there|first]",
         "[a|bus|pit|first|last|next|one|quick|final|non|short|another|second|third|extra] stop",
         "[cant|couldnt|can not|cannot|didnt|wont] stop",
+        "stop [it|that|*ing] [haha|lol|lmao|hehe]",
+        "stop [worrying|laughing|eating|stressing|apologizing|thanking|talking|crying|smiling|drinking]",
         "end [of|time|times|date|up|result|at|on|by|around|before|after|the night|the day]",
         "[the|at the|by the|in the|dead|high|low|week|weekend|year|month|on] end",
         "[what time|when] [does|do|will|did|is|would] ~? [end|stop]",
@@ -273,8 +288,9 @@ SPANISH = LanguageTable(
         Phrase("no [envien|manden|escriban|envies|mandes|escribas|envie|mande] mas"),
         Phrase(f"no [quiero|queremos|deseo|deseamos] que [me|nos]? {_SEND_SUBJ}"),
         Phrase(f"ya no [me|nos]? [{_SEND_SUBJ[1:-1]}|quiero recibir|deseo recibir]"),
-        Phrase(f"no [quiero|deseo|necesito|queremos] [recibir|seguir recibiendo|mas|ningun|ninguna|tus|sus|estos|"
-               f"esos|sus|los|mas de sus]? [mas]? {_TEXTOS}"),
+        Phrase(f"no [quiero|deseo|necesito|queremos] [recibir|seguir recibiendo]? [mas]? [ningun|ninguna|tus|sus|estos|"
+               f"esos|los|las|mas de sus]? [mas]? {_TEXTOS}"),
+        Phrase("no [enviarme|mandarme|escribirme|contactarme|textearme|molestarme|llamarme]", veto=True),
         Phrase("[deja|dejen|deje|dejar|dejes|paren|para|pare|parar|pueden dejar|podrian dejar|favor de dejar] de "
                "[enviar*|mandar*|escribir*|contactar*|molestar*|textear*|llamar*]"),
         Phrase(f"[parar|paren|alto|basta|stop|detener|deten|detengan|no mas|suficiente] [los|las|el|estos|"
@@ -289,7 +305,7 @@ SPANISH = LanguageTable(
                "[mi numero|mi telefono|mi celular|mi contacto|mis datos|de la lista|de su lista|de tu lista]",
                veto=True),
         Phrase("[sacame|saquenme|sacarme|quitame|quitenme|quitarme|borrame|borrenme|borrarme|eliminame|eliminenme|"
-               "eliminarme] de", veto=True),
+               "eliminarme|bajame|bajenme|bajeme|bajarme] de", veto=True),
         Phrase("[revoco|retiro|cancelo] [mi]? [consentimiento|autorizacion|permiso]"),
         Phrase("no [autorice|autorizo|di permiso|me suscribi|me inscribi|pedi esto|pedi estos]", veto=True),
         Phrase("[dejame|dejenme|dejeme|dejanos] en paz", whole=True),
