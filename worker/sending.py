@@ -66,6 +66,9 @@ log = structlog.get_logger(__name__)
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
+_SENDABLE = "(o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.not_before <= now()))"
+_PEEK = text(f"SELECT o.to_index FROM core.outbound_messages o WHERE o.id = :id AND {_SENDABLE}")  # noqa: S608
+
 _CLAIM = text(
     """
     SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id,
@@ -75,8 +78,7 @@ _CLAIM = text(
                    AND (a.outcome IS NULL OR a.outcome IN ('accepted', 'timeout'))) AS maybe_sent
     FROM core.outbound_messages o
     LEFT JOIN identity.station_senders s ON s.id = o.sender_id
-    WHERE o.id = :id
-      AND (o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.not_before <= now()))
+    WHERE o.id = :id AND (o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.not_before <= now()))
     FOR UPDATE OF o SKIP LOCKED
     """
 )
@@ -114,6 +116,7 @@ class _Prepared:
     message_id: uuid.UUID
     attempt_id: uuid.UUID
     station_id: uuid.UUID
+    to_index: bytes
     to: str
     body: str
     from_: str | None
@@ -130,6 +133,13 @@ def decide(
     session: Session, message_id: uuid.UUID, *, task_id: str | None, now: datetime, settings: Settings
 ) -> tuple[SendResult | None, _Prepared | None]:
     """Step 1, in the caller's transaction. Returns (final result, None) or (None, what to send)."""
+    # Lock order, shared with consent recording: the number first, then outbox rows. (The
+    # opt-out path takes the number lock and then cancels this number's unsent rows; taking
+    # the row first here would deadlock with it.)
+    to_index = session.execute(_PEEK, {"id": message_id}).scalar_one_or_none()
+    if to_index is None:
+        return SendResult(message_id, "skipped", "not_sendable"), None
+    lock_number(session, to_index)
     row = session.execute(_CLAIM, {"id": message_id}).one_or_none()
     if row is None:
         return SendResult(message_id, "skipped", "not_sendable_or_locked"), None
@@ -153,7 +163,6 @@ def decide(
         log.warning("send_failed_no_sender", message_id=str(message_id), reason=reason)
         return SendResult(message_id, "failed", reason), None
 
-    lock_number(session, row.to_index)
     facts, e164 = load_facts(
         session,
         FactsRequest(
@@ -215,6 +224,7 @@ def decide(
         message_id=message_id,
         attempt_id=attempt_id,
         station_id=row.station_id,
+        to_index=row.to_index,
         to=e164,
         body=row.body,
         from_=None if row.messaging_service_sid else row.sender_address,
@@ -288,6 +298,8 @@ def _record_error(prep: _Prepared, exc: TwilioRestException, settings: Settings)
     code = int(exc.code) if exc.code is not None else None
     info = classify(code, exc.status)
     with session_scope() as session:
+        if info.category is Category.OPT_OUT:
+            lock_number(session, prep.to_index)  # the ledger write below needs it; number before row
         msg = _lock_sending_row(session, prep)
         outcome = "retryable" if info.category in (Category.RETRYABLE, Category.QUEUE_FULL) else "refused"
         if info.category is Category.OUTCOME_UNKNOWN:
