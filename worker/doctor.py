@@ -118,13 +118,13 @@ def check_migrations(settings: Settings) -> Check:
     )
 
 
-def _redis(url: str) -> redis.Redis[bytes]:
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+# Short timeouts: a doctor that hangs on a dead Redis is no help.
+_REDIS_TIMEOUT = 2.0
 
 
 def check_redis(name: str, url: str) -> Check:
     try:
-        _redis(url).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=_REDIS_TIMEOUT, socket_timeout=_REDIS_TIMEOUT).ping()
     except (redis.RedisError, ValueError) as exc:
         return Check(name, Status.FAIL, f"{safe_url(url)}: {_first_line(exc)}", "start Redis, or fix the URL")
     return Check(name, Status.OK, f"{safe_url(url)} answers PING")
@@ -137,7 +137,9 @@ def check_worker(settings: Settings, timeout: float) -> Check:
     token = uuid.uuid4().hex
     # expires: if no worker is running, the ping does not linger and run much later.
     app.send_task(PING_TASK, kwargs={"token": token}, expires=max(timeout, 1.0) + 30)
-    client = _redis(settings.redis_url)
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=_REDIS_TIMEOUT, socket_timeout=_REDIS_TIMEOUT
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if client.exists(PING_KEY.format(token=token)):
