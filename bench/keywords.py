@@ -73,6 +73,10 @@ def build_mix(n: int, seed: int = 20261125) -> list[str]:
         r = rng.random()
         if r < 0.40:
             text = rng.choice(talk)
+            if rng.random() < 0.5:  # signed, or with a count: more distinct strings, as in real traffic
+                text += rng.choice(
+                    (f" - {rng.choice(NAMES)}", f" ({rng.randint(2, 60)} of us)", f" #{rng.randint(1, 9999)}")
+                )
         elif r < 0.75:
             text = rng.choice(EXTRA).format(
                 name=rng.choice(NAMES), n=rng.randint(2, 60), day=rng.choice(DAYS), h=rng.randint(4, 9),

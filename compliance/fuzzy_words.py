@@ -4,7 +4,7 @@ FCC 24-24 (COMPLIANCE.md §3): a revocation must be honoured when a reasonable p
 read it as one, and practitioners advise catching misspellings. So before the tables are
 tried a second time, each unknown word within a small edit distance of a table word
 (``LanguageTable.fuzzy``) is replaced by it: distance 1 (insert, delete, substitute, swap
-neighbours), and 2 for words of 10 letters or more (the longer the word, the more a reader
+neighbours), and 2 for words of 11 letters or more (the longer the word, the more a reader
 forgives: "unsubcribe", "unsuscrbe").
 
 Real words next to a vocabulary word ("step", "shop", "quite", "remote", "subscribe") are
@@ -13,7 +13,7 @@ Spanish dictionaries by tools/gen_fuzzy_exempt.py.
 
 Speed: every distance-1 neighbour of every vocabulary word is precomputed (a few thousand
 strings), so finding the misspelt words of a message is one C-level set intersection. Only
-words of 8+ letters that start like a long vocabulary word ("uns", "con", "des") go through
+words of 9+ letters that start like a long vocabulary word ("uns", "des") go through
 the slower distance-2 search (symmetric deletions confirmed by the real distance).
 """
 
@@ -28,7 +28,7 @@ from compliance.keyword_patterns import damerau_levenshtein
 __all__ = ["Corrector", "max_distance"]
 
 MIN_WORD = 3  # "stp" is still read as "stop"; shorter words carry too little to correct
-LONG_WORD = 10  # from this length on, distance 2 is forgiven
+LONG_WORD = 11  # from this length on, distance 2 is forgiven ("unsubscribe", "desuscribir")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -87,8 +87,10 @@ class Corrector:
             return hit
         if len(word) < LONG_WORD - 2 or not word.startswith(self._heads) or word in self._known:
             return None
+        # The index holds the vocabulary with up to two letters deleted; the word, with up to one.
+        # That finds every word within distance 2 that has at most one letter too many (the
+        # common misspellings drop or swap letters), at a fraction of the cost of two deletions.
         variants = {word} | _deletes(word)
-        variants |= {d2 for d in _deletes(word) for d2 in _deletes(d)}
         best: tuple[int, str] | None = None
         for v in variants:
             for cand in self._long.get(v, ()):

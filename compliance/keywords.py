@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from compliance.fuzzy_words import Corrector
 from compliance.keyword_patterns import CompiledPattern, PatternSet, compile_pattern
 from compliance.keyword_tables import DEFAULT_TABLES, KeywordTables, Phrase
-from compliance.message_text import fold_ascii, normalize, sentences
+from compliance.message_text import fold, normalize, sentences
 
 __all__ = ["CLASSIFIER_VERSION", "Classification", "Intent", "KeywordTables", "classify"]
 
@@ -240,11 +240,12 @@ def _booking(c: _Compiled, tokset: set[str], padded: str) -> bool:
 
 
 def _classify_tokens(
-    c: _Compiled, tokens: list[str], tokset: set[str], text: str | None, folded: str | None = None
+    c: _Compiled, tokens: list[str], tokset: set[str], text: str | None, folded: str | None
 ) -> Classification:
     """Rules 3-9 of the module docstring on a normalised, non-empty message.
 
-    ``text`` is the original (None: skip the sentence rule); ``folded`` its fold_ascii() form.
+    ``text`` is the original (None: skip the sentence rule); ``folded`` its fold() with sentence
+    breaks when already computed (ASCII), else None.
     """
     n = len(tokens)
     if 2 <= n <= 4:
@@ -294,7 +295,7 @@ def _classify_tokens(
     bare_sentence: _Keyword | None = None
     multi = c.sentence_phrases
     if text is not None and (not c.sentence_words.isdisjoint(tokset) or (multi is not None and multi.search(padded))):
-        for sentence in sentences(text, folded):
+        for sentence in sentences(folded if folded is not None else fold(text)):
             kw = c.keywords.get(" ".join(_core(c, sentence.split(" "))))
             if kw is None or kw.kind not in ("opt_out", "bare"):
                 continue
@@ -331,8 +332,9 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
         extra: a station's additions to the default tables (merged, not replacing them).
     """
     c = _DEFAULT if extra is None else _compile(DEFAULT_TABLES.merged(extra))
-    folded = fold_ascii(text) if text.isascii() else None
-    norm = " ".join(folded.split()) if folded is not None else normalize(text)
+    ascii_text = text.isascii()
+    folded = fold(text, breaks=ascii_text)  # ASCII gets sentence breaks for free; others on demand
+    norm = " ".join(folded.split())
     if not norm:
         if not text.strip():
             return Classification(Intent.NONE, None, None, "empty")
@@ -344,13 +346,13 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
         return hit
     tokens = norm.split(" ")
     tokset = set(tokens)
-    result = _classify_tokens(c, tokens, tokset, text, folded)
+    result = _classify_tokens(c, tokens, tokset, text, folded if ascii_text else None)
     if result.intent is Intent.OPT_OUT or len(tokens) > _FUZZY_MAX_TOKENS:
         return result
     fixed = c.corrector.correct(tokens, tokset, " " + norm + " ")
     if fixed is None:
         return result
-    again = c.exact.get(" ".join(fixed)) or _classify_tokens(c, fixed, set(fixed), None)
+    again = c.exact.get(" ".join(fixed)) or _classify_tokens(c, fixed, set(fixed), None, None)
     if again.intent is Intent.OPT_OUT or (again.intent is Intent.REVIEW and result.intent is Intent.NONE):
         return dataclasses.replace(again, rule=_FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule))
     return result

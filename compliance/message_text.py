@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold_ascii", "normalize", "sentences"]
+__all__ = ["fold", "normalize", "sentences"]
 
 _CONFUSABLES = {
     # Cyrillic (after case folding)
@@ -36,23 +36,31 @@ _CONFUSABLES = {
 }
 
 
-def _build_tables() -> tuple[dict[int, str | None], dict[int, None]]:
-    general: dict[int, str | None] = {ord(k): v for k, v in _CONFUSABLES.items()}
-    for ch in "'`´‘’ʼʹ′":
-        general[ord(ch)] = None
-    invisible: dict[int, None] = {}
-    # Combining marks and format characters. The planes that hold any (BMP, SMP, SIP) plus the
-    # variation-selector/tag block in plane 14; built once at import (a few tens of ms).
-    for cp in (*range(0x30000), *range(0xE0000, 0xE0200)):
-        category = unicodedata.category(chr(cp))
-        if category in ("Mn", "Me", "Cf"):
-            general[cp] = None
-        if category == "Cf":
-            invisible[cp] = None
-    return general, invisible
+def _invisible_class() -> str:
+    """A regex character class of every combining mark, format character and apostrophe.
+
+    str.translate with a dict is slow on non-ASCII text (every character missing from the dict
+    costs a raised and cleared KeyError), so deletions are one C-level regex substitution.
+    Only the Basic Multilingual Plane is listed character by character (sre matches such a
+    class with a bitmap); beyond it only the tag characters and variation selectors
+    supplement, as two ranges (a long list of astral ranges would be scanned linearly).
+    """
+    points = sorted(
+        {ord(ch) for ch in "'`´‘’ʼʹ′"}
+        | {cp for cp in range(0x10000) if unicodedata.category(chr(cp)) in ("Mn", "Me", "Cf")}
+    )
+    ranges: list[tuple[int, int]] = []
+    for cp in points:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    parts = (re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return "[" + "".join(parts) + "\U000e0000-\U000e007f\U000e0100-\U000e01ef]+"
 
 
-_GENERAL, _INVISIBLE = _build_tables()
+_INVISIBLE = re.compile(_invisible_class())
+_CONFUSABLE = re.compile("[" + "".join(_CONFUSABLES) + "]")
 # ASCII bodies (most SMS) go through bytes.translate: a 256-byte table, an order of magnitude
 # faster than str.translate's per-character dict lookups.
 _ASCII = bytes(
@@ -63,23 +71,32 @@ _ASCII_DELETE = b"'`"
 _ASCII_SENTENCES = bytes(
     (10 if c < 128 and chr(c) in ".,!?;:()[]{}<>\"*/\\|~^=+#@&%$\n\r" else b) for c, b in enumerate(_ASCII)
 )
-_NON_WORD = re.compile(r"[\W_]+")
 # Delete a letter when the next one is the same: "stooop" -> "stop". A literal "" replacement
 # keeps re.sub on its C fast path (a "\\1" template is expanded in Python for every match).
 _REPEATS = re.compile(r"([^\W\d_])(?=\1)")
 _REPEATS_ASCII = re.compile(rb"([a-z])(?=\1)")
-# Sentence breaks for the "a sentence that is only STOP" rule: anything that is not part of a
-# word, a space, an apostrophe or an in-word hyphen ("opt-out"). Emoji count as breaks.
-_BREAKS = re.compile(r"[^\w\s'`´‘’ʼ-]+|\s-+\s|\s-+$|^-+\s")
+# General path: sentence breaks are anything not a word character, whitespace, a dash or an
+# underscore (so punctuation and emoji break sentences, "opt-out" stays one phrase); newlines
+# in the text are breaks too. Everything else that is not a word character is a space.
+_BREAKS = re.compile(r"[^\w\s\-\u2010-\u2015]+|\n")
+_SPACES = re.compile(r"[^\w\n]+|_+")
 
 
-def fold_ascii(text: str) -> str:
-    """An ASCII ``text`` folded and squeezed, with a newline wherever a sentence breaks.
+def fold(text: str, *, squeeze: bool = True, breaks: bool = True) -> str:
+    """``text`` folded (see the module docstring), with a newline wherever a sentence breaks.
 
-    ``" ".join(fold_ascii(t).split()) == normalize(t)``; ``.split("\\n")`` gives the sentences.
-    One pass serves both, so the sentence rule costs no second normalisation.
+    ``" ".join(fold(t).split()) == normalize(t)``; ``.split("\\n")`` gives the sentences. For
+    ASCII one pass serves both, so the sentence rule costs no second normalisation; for other
+    text ``breaks=False`` skips marking sentence breaks (one regex pass less).
     """
-    return _REPEATS_ASCII.sub(b"", text.encode("ascii").translate(_ASCII_SENTENCES, _ASCII_DELETE)).decode("ascii")
+    if text.isascii():
+        folded = text.encode("ascii").translate(_ASCII_SENTENCES, _ASCII_DELETE)
+        return (_REPEATS_ASCII.sub(b"", folded) if squeeze else folded).decode("ascii")
+    general = _INVISIBLE.sub("", unicodedata.normalize("NFKD", text).casefold())
+    if _CONFUSABLE.search(general) is not None:
+        general = _CONFUSABLE.sub(lambda m: _CONFUSABLES[m.group()], general)
+    general = _SPACES.sub(" ", _BREAKS.sub("\n", general) if breaks else general)
+    return _REPEATS.sub("", general) if squeeze else general
 
 
 def normalize(text: str, *, squeeze: bool = True) -> str:
@@ -87,21 +104,9 @@ def normalize(text: str, *, squeeze: bool = True) -> str:
 
     ``squeeze=False`` keeps letter repeats: the readable form of a table word for evidence.
     """
-    if text.isascii():
-        if squeeze:
-            return " ".join(fold_ascii(text).split())
-        return " ".join(text.encode("ascii").translate(_ASCII, _ASCII_DELETE).decode("ascii").split())
-    general = _NON_WORD.sub(" ", unicodedata.normalize("NFKD", text).casefold().translate(_GENERAL))
-    return " ".join((_REPEATS.sub("", general) if squeeze else general).split())
+    return " ".join(fold(text, squeeze=squeeze, breaks=False).split())
 
 
-def sentences(text: str, folded: str | None = None) -> list[str]:
-    """``text`` split at punctuation and emoji, each part normalised; empty parts dropped.
-
-    ``folded``: ``fold_ascii(text)`` when the caller has it already (ASCII texts only).
-    """
-    if text.isascii():
-        lines = (folded if folded is not None else fold_ascii(text)).split("\n")
-        return [" ".join(line.split()) for line in lines if line and not line.isspace()]
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    return [n for n in (normalize(part) for part in _BREAKS.split(text)) if n]
+def sentences(folded: str) -> list[str]:
+    """The sentences of a ``fold()``-ed text, each normalised; empty ones dropped."""
+    return [" ".join(line.split()) for line in folded.split("\n") if line and not line.isspace()]
