@@ -52,7 +52,8 @@ class LanguageTable:
     filler: tuple[str, ...] = ()  # polite words around a keyword: "please", "por favor"
     phrases: tuple[Phrase, ...] = ()  # free-text revocations (and review phrases)
     # "don't unsubscribe me": a revocation word under negation; review (or none in booking talk).
-    negations: tuple[str, ...] = ()
+    # A plain string is such a pattern; a Phrase (intent "review") without veto stays review always.
+    negations: tuple[str | Phrase, ...] = ()
     # Words that make an opt-out keyword inside a sentence booking talk ("cancel my booking").
     booking_words: tuple[str, ...] = ()
     # Constructions that are booking talk whatever the other words ("stop by", "end of").
@@ -214,6 +215,12 @@ ENGLISH = LanguageTable(
         "[dont|do not|didnt|did not|never|not|please dont|pls dont] [want to|wanna|mean to|meant to|need to|"
         "ask to|asked to|ask you to|asked you to|want you to|say|said|tell you to|told you to]? "
         "[unsubscribe*|unsub|opt out|optout|opt me out|stop|stopall|revoke|cancel my subscription|remove me]",
+        # Not a revocation by the sender either: someone else can't stop, or it is about someone else's phone.
+        "[cant|cannot|can not|couldnt|could not] stop",
+        # About another person's phone: a person must look even in booking talk (no veto).
+        Phrase(f"[stop|quit] {_CONTACT} [my|his|her|their|our] [wife|husband|son|daughter|mom|mother|dad|father|"
+               "partner|friend|boss|kid|kids|family|girlfriend|boyfriend|sister|brother|assistant|office|work]",
+               intent="review"),
     ),
     booking_words=(
         "booking", "book", "booked", "rebook", "reservation", "reservations", "reserve", "reserved", "order",
@@ -240,7 +247,7 @@ ENGLISH = LanguageTable(
     booking_phrases=(
         "stop [by|at|in|over|off|for|past|on|along|and|to|here|there|first]",
         "[a|bus|pit|first|last|next|one|quick|final|non|short|another|second|third|extra] stop",
-        "[cant|couldnt|can not|cannot|didnt|wont] stop",
+        "[cant|couldnt|can not|cannot|didnt] stop",
         "stop [it|that|*ing] [haha|lol|lmao|hehe]",
         "stop [worrying|laughing|eating|stressing|apologizing|thanking|talking|crying|smiling|drinking]",
         "end [of|time|times|date|up|result|at|on|by|around|before|after|the night|the day]",

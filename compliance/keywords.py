@@ -105,7 +105,7 @@ class _Keyword:
 @dataclass(frozen=True, slots=True)
 class _Rule:
     kind: str  # "negation" | "phrase" | "review": the order in which they are tried
-    phrase: Phrase | None  # None for negations
+    phrase: Phrase
     language: str
 
 
@@ -160,7 +160,8 @@ def _compile(tables: KeywordTables) -> _Compiled:
                 keywords.setdefault(normalize(word), _Keyword(kind, normalize(word, squeeze=False), lang, scope_all))
         filler.update(normalize(w) for w in table.filler)
         for n in table.negations:
-            rules["negation"].append((compile_pattern(n), _Rule("negation", None, lang)))
+            negation = n if isinstance(n, Phrase) else Phrase(n, intent="review", veto=True)
+            rules["negation"].append((compile_pattern(negation.pattern), _Rule("negation", negation, lang)))
         for p in table.phrases:
             rule = _Rule("review" if p.intent == "review" else "phrase", p, lang)
             if p.whole and p.intent != "review":
@@ -279,10 +280,9 @@ def _classify_tokens(
         m, rule = found
         matched = m.group().strip()
         if rule.kind == "negation":
-            if _booking(c, tokset, padded):
+            if rule.phrase.veto and _booking(c, tokset, padded):
                 return Classification(Intent.NONE, matched, rule.language, "booking_context")
             return Classification(Intent.REVIEW, matched, rule.language, "negated")
-        assert rule.phrase is not None
         if rule.kind == "phrase":
             if rule.phrase.veto and _booking(c, tokset, padded):
                 return Classification(Intent.REVIEW, matched, rule.language, "phrase_in_booking_context")
@@ -306,7 +306,6 @@ def _classify_tokens(
 
     if review is not None:
         m, rule = review
-        assert rule.phrase is not None
         if rule.phrase.veto and _booking(c, tokset, padded):
             return Classification(Intent.NONE, m.group().strip(), rule.language, "booking_context")
         return Classification(Intent.REVIEW, m.group().strip(), rule.language, "review_phrase")
