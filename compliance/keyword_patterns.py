@@ -4,9 +4,10 @@ Matching happens on ``" " + normalized + " "`` (see compliance/message_text.py),
 word is followed by exactly one space; each compiled phrase consumes "word " units, which
 gives whole-word matching without ``\\b`` (which would treat digits and letters alike).
 
-Speed: a message is only tried against the phrases whose *anchor* word it contains (the
-first required word of the phrase), so a typical message runs zero to three small regular
-expressions instead of one large alternation over every phrase.
+Speed: a message is only tried against the phrases whose *anchor* it contains (one word of
+the phrase's rarest required group, e.g. "texting" rather than "me"), and only when it also
+holds a word of every other required group; so a typical message runs zero or one small
+regular expression instead of one large alternation over every phrase.
 """
 
 from __future__ import annotations
