@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from compliance.message_text import normalize
 
-__all__ = ["CompiledPattern", "PatternSet", "compile_pattern", "damerau_levenshtein"]
+__all__ = ["CompiledPattern", "PatternSet", "compile_pattern", "damerau_levenshtein", "word_score"]
 
 _ELEMENT = re.compile(r"\[[^\]]*\]\??|\S+")
 
@@ -53,12 +53,16 @@ _COMMON = frozenset(
     {
         "a", "an", "the", "to", "do", "i", "me", "my", "we", "us", "you", "u", "it", "is", "in", "on", "at",
         "of", "for", "and", "or", "no", "so", "that", "this", "please", "pls", "de", "la", "el", "lo", "los",
-        "las", "que", "mi", "y", "en", "por", "con", "se", "te", "tu", "su", "ya",
+        "las", "que", "mi", "y", "en", "por", "con", "se", "te", "tu", "su", "ya", "from", "sent", "have",
+        "has", "had", "will", "with", "what", "when", "your", "our", "just", "get", "got", "can", "are",
+        "was", "be", "more", "these", "those", "them", "they", "all", "any", "some", "here", "there", "out",
+        "up", "if", "how", "who", "why", "were", "been", "am", "im", "its", "thats", "one", "not", "but",
     }
 )
 
 
-def _word_score(word: str) -> int:
+def word_score(word: str) -> int:
+    """How good an anchor ``word`` (table spelling) is: longer and less common is better."""
     if word.startswith("*"):
         return -1  # a word end ("*ing") cannot anchor
     if word.endswith("*"):
@@ -109,7 +113,7 @@ def compile_pattern(pattern: str, *, whole: bool = False) -> CompiledPattern:
                 words.update(normalize(w.strip("*")).split())
         if not optional:
             # Each alternative is anchored on its rarest word ("no more" on "more").
-            picks = [max(alt.split(), key=_word_score) for alt in alternatives if alt.strip()]
+            picks = [max(alt.split(), key=word_score) for alt in alternatives if alt.strip()]
             if not any(w.startswith("*") for w in picks):
                 exact = frozenset(normalize(w).split()[0] for w in picks if not w.endswith("*"))
                 starts = frozenset(normalize(w.rstrip("*")).split()[0] for w in picks if w.endswith("*"))

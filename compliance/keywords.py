@@ -52,7 +52,7 @@ import re
 from dataclasses import dataclass
 
 from compliance.fuzzy_words import Corrector
-from compliance.keyword_patterns import CompiledPattern, PatternSet, compile_pattern
+from compliance.keyword_patterns import CompiledPattern, PatternSet, compile_pattern, word_score
 from compliance.keyword_tables import DEFAULT_TABLES, KeywordTables, Phrase
 from compliance.message_text import fold, normalize, sentences
 
@@ -134,6 +134,7 @@ class _Compiled:
     # Fast path: a message holding none of these words (and no word start below) can only be
     # NONE by rules 3-9, since every one of them needs one of its words.
     interesting: frozenset[str] | None  # None: some pattern has no anchor, no fast path
+    interesting_short: frozenset[str] | None  # the same for messages of _CORE_MAX_TOKENS words or fewer
     interesting_starts: re.Pattern[str] | None
     corrector: Corrector
 
@@ -188,13 +189,19 @@ def _compile(tables: KeywordTables) -> _Compiled:
     known.update(w for k in keywords for w in k.split())
     whole_set = PatternSet(wholes)
     rule_set = PatternSet(rules["negation"] + rules["phrase"] + rules["review"])
+    # Long messages can only match rules, triggers and sentence keywords; short ones also whole
+    # phrases and "keyword + filler" (which need every keyword word).
     interesting = (
         None
-        if rule_set.always or whole_set.always
+        if rule_set.always
         else rule_set.anchor_words
-        | whole_set.anchor_words
-        | frozenset(w for k in keywords for w in k.split())
         | frozenset(triggers)
+        | frozenset(max(k.split(), key=word_score) for k, kw in keywords.items() if kw.kind in ("opt_out", "bare"))
+    )
+    interesting_short = (
+        None
+        if interesting is None or whole_set.always
+        else interesting | whole_set.anchor_words | frozenset(w for k in keywords for w in k.split())
     )
     starts = rule_set.prefixes | whole_set.prefixes
     return _Compiled(
@@ -213,6 +220,7 @@ def _compile(tables: KeywordTables) -> _Compiled:
         triggers=triggers,
         trigger_words=frozenset(triggers),
         interesting=interesting,
+        interesting_short=interesting_short,
         interesting_starts=re.compile(" (?:" + "|".join(sorted(map(re.escape, starts))) + ")") if starts else None,
         corrector=Corrector(vocabulary, known),
     )
@@ -260,7 +268,7 @@ def _classify_tokens(
             return Classification(
                 Intent.OPT_OUT, joined.word, joined.language, "keyword_with_filler", scope_all=joined.scope_all
             )
-    interesting = c.interesting
+    interesting = c.interesting_short if n <= _CORE_MAX_TOKENS else c.interesting
     if interesting is not None and interesting.isdisjoint(tokset):
         starts = c.interesting_starts
         if starts is None or starts.search(" " + " ".join(tokens)) is None:
