@@ -155,71 +155,55 @@ def validate(kind: str, purpose: str, source: str) -> None:
         raise ValueError(f"unknown consent event source {source!r}")
 
 
-def _opt_out(state: ConsentSnapshot, event: EventFacts) -> ConsentSnapshot:
-    marketing_only = event.purpose == Purpose.MARKETING
-    if marketing_only:
-        moved = not (state.opted_out or state.marketing_opted_out)
-        return replace(
-            state,
-            marketing_opted_out=True,
-            marketing_consent=False,
-            marketing_consent_event_id=None,
-            marketing_consent_at=None,
-            opted_out_at=event.occurred_at if moved else state.opted_out_at,
-            opt_out_event_id=event.id if moved else state.opt_out_event_id,
-        )
-    moved = not state.opted_out
-    return replace(
-        state,
-        opted_out=True,
-        marketing_opted_out=True,
-        marketing_consent=False,
-        marketing_consent_event_id=None,
-        marketing_consent_at=None,
-        opted_out_at=event.occurred_at if moved else state.opted_out_at,
-        opt_out_event_id=event.id if moved else state.opt_out_event_id,
-    )
+def _opt_out(state: ConsentSnapshot, event: EventFacts, marketing_only: bool) -> dict[str, Any]:
+    moved = not (state.opted_out or state.marketing_opted_out) if marketing_only else not state.opted_out
+    changes: dict[str, Any] = {
+        "marketing_opted_out": True,
+        "marketing_consent": False,
+        "marketing_consent_event_id": None,
+        "marketing_consent_at": None,
+    }
+    if not marketing_only:
+        changes["opted_out"] = True
+    if moved:
+        changes["opted_out_at"] = event.occurred_at
+        changes["opt_out_event_id"] = event.id
+    return changes
 
 
-def _opt_in(state: ConsentSnapshot, event: EventFacts) -> ConsentSnapshot:
-    marketing_too = event.purpose in (Purpose.ALL, Purpose.MARKETING)
-    marketing_opted_out = False if marketing_too else state.marketing_opted_out
-    still_out = marketing_opted_out
-    return replace(
-        state,
-        opted_out=False,
-        marketing_opted_out=marketing_opted_out,
-        opted_out_at=state.opted_out_at if still_out else None,
-        opt_out_event_id=state.opt_out_event_id if still_out else None,
-    )
+def _opt_in(state: ConsentSnapshot, marketing_too: bool) -> dict[str, Any]:
+    still_out = state.marketing_opted_out and not marketing_too
+    changes: dict[str, Any] = {"opted_out": False, "marketing_opted_out": still_out}
+    if not still_out:
+        changes["opted_out_at"] = None
+        changes["opt_out_event_id"] = None
+    return changes
 
 
 def apply_event(state: ConsentSnapshot, event: EventFacts) -> ConsentSnapshot:
     """The row's state after ``event`` (which must cover the row: see affected_scopes)."""
     kind = event.kind
     if kind in OPT_OUT_KINDS:
-        new = _opt_out(state, event)
+        changes = _opt_out(state, event, marketing_only=event.purpose == Purpose.MARKETING)
     elif kind in OPT_IN_KINDS:
-        new = _opt_in(state, event)
+        changes = _opt_in(state, marketing_too=event.purpose in (Purpose.ALL, Purpose.MARKETING))
     elif kind == Kind.MARKETING_CONSENT:
         # Recorded written consent to marketing texts: the person asked for texts again.
-        new = replace(
-            _opt_in(state, replace(event, purpose=Purpose.ALL)),
-            marketing_consent=True,
-            marketing_consent_event_id=event.id,
-            marketing_consent_at=event.occurred_at,
+        changes = _opt_in(state, marketing_too=True)
+        changes.update(
+            marketing_consent=True, marketing_consent_event_id=event.id, marketing_consent_at=event.occurred_at
         )
     elif kind == Kind.MARKETING_CONSENT_REVOKED:
-        new = _opt_out(state, replace(event, purpose=Purpose.MARKETING))
+        changes = _opt_out(state, event, marketing_only=True)
     elif kind == Kind.REVIEW_OPENED:
-        new = replace(state, pending_review=True)
+        changes = {"pending_review": True}
     elif kind == Kind.REVIEW_RESOLVED:
-        new = replace(state, pending_review=(event.open_reviews_remaining or 0) > 0)
+        changes = {"pending_review": (event.open_reviews_remaining or 0) > 0}
     elif kind == Kind.HELP_REQUEST:
-        new = state
+        changes = {}
     else:
         raise ValueError(f"unknown consent event kind {kind!r}")
-    return replace(new, last_event_id=event.id, last_event_seq=event.seq, last_event_hash=event.hash)
+    return replace(state, last_event_id=event.id, last_event_seq=event.seq, last_event_hash=event.hash, **changes)
 
 
 def moved_to_opted_out(before: ConsentSnapshot, after: ConsentSnapshot, event_id: uuid.UUID) -> bool:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
+from compliance.consent_hash import format_ts
 from compliance.consent_rules import Kind, Purpose, Source
 from compliance.errors import InvalidNumber
 from compliance.phones import normalize
@@ -37,7 +39,7 @@ from worker import audit, pii
 from worker.consent.effects import cancel_after_opt_out_many
 from worker.consent.ledger import EventInput, record_events
 from worker.db import session_scope
-from worker.models import AuditAction, Station
+from worker.models import AuditAction, ConsentEvent, Station
 from worker.settings import get_settings
 
 __all__ = ["ConsentImportError", "ImportReport", "Rejected", "count_rows", "import_opt_outs"]
@@ -47,6 +49,11 @@ log = structlog.get_logger(__name__)
 PHONE_COLUMNS = ("phone", "phone_number", "number", "mobile")
 STATION_COLUMNS = ("station", "station_code")
 MAX_NOTE = 500
+# A number already in North American E.164 form: +1, an area code not starting with 0/1,
+# then nine more ASCII digits (not \d, which matches any Unicode digit). normalize()
+# returns these unchanged, so the importer skips the (comparatively slow) full parse.
+NANP_E164_PATTERN = r"\+1[2-9][0-9]{9}"
+_NANP_E164 = re.compile(NANP_E164_PATTERN, re.ASCII)
 
 
 class ConsentImportError(ValueError):
@@ -108,6 +115,9 @@ def _parse_time(raw: str, now: datetime) -> tuple[datetime, bool]:
 @dataclass(frozen=True, slots=True)
 class _Row:
     line: int
+    e164: str
+    # phone_encrypted is filled in only for rows not recorded before (encryption is the
+    # costliest per-row step, and a re-run would otherwise pay it for nothing).
     item: EventInput
 
 
@@ -115,6 +125,7 @@ def _rows(
     path: Path, *, digest: str, by: str, stations: dict[str, Any], report: ImportReport, now: datetime
 ) -> Iterator[_Row]:
     scope_by_station = get_settings().CONSENT_OPT_OUT_SCOPE == "station"
+    ring = pii.keyring()
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.reader(f)
         try:
@@ -147,12 +158,15 @@ def _rows(
                 reject(f"{len(values)} fields, the header has {width}")
                 continue
             values = values + [""] * (width - len(values))
-            raw_phone = values[i_phone]
-            try:
-                e164 = normalize(raw_phone, require_valid=False)
-            except InvalidNumber as exc:
-                reject(f"phone: {exc}")
-                continue
+            raw_phone = values[i_phone].strip()
+            if _NANP_E164.fullmatch(raw_phone):
+                e164 = raw_phone  # already what normalize() returns (tests/unit/test_consent_import.py)
+            else:
+                try:
+                    e164 = normalize(raw_phone, require_valid=False)
+                except InvalidNumber as exc:
+                    reject(f"phone: {exc}")
+                    continue
             occurred, assumed_utc, given = now, False, False
             if i_when is not None and values[i_when].strip():
                 try:
@@ -169,13 +183,14 @@ def _rows(
                     reject(f"unknown station code {code[:32]!r}")
                     continue
             note = values[i_note].strip()[:MAX_NOTE] if i_note is not None else ""
-            index = pii.blind_index(e164, kind="phone")
-            when_key = occurred.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if given else digest
+            index = ring.blind_index(e164, kind="phone")
+            when_key = format_ts(occurred) if given else digest
             yield _Row(
                 line,
+                e164,
                 EventInput(
                     phone_index=index,
-                    phone_encrypted=pii.encrypt(e164, kind="phone"),
+                    phone_encrypted="",
                     kind=Kind.OPT_OUT,
                     purpose=Purpose.ALL,
                     source=Source.IMPORT,
@@ -222,8 +237,21 @@ def import_opt_outs(
         nonlocal seen_rows
         if not batch:
             return
+        ring = pii.keyring()
         with session_scope() as session:
-            outcomes = record_events(session, [r.item for r in batch])
+            keys = [r.item.idempotency_key for r in batch]
+            known = set(
+                session.execute(select(ConsentEvent.idempotency_key).where(ConsentEvent.idempotency_key.in_(keys)))
+                .scalars()
+                .all()
+            )
+            items = [
+                r.item
+                if r.item.idempotency_key in known
+                else replace(r.item, phone_encrypted=ring.encrypt(r.e164, kind="phone"))
+                for r in batch
+            ]
+            outcomes = record_events(session, items)
             moved = sorted({o.phone_index for o in outcomes if o.created and o.moved_to_opted_out})
             report.cancelled_outbound += cancel_after_opt_out_many(session, moved)
         report.recorded += sum(1 for o in outcomes if o.created)

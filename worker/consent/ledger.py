@@ -18,6 +18,7 @@ commit sees it (the lock orders them). The caller never commits here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from compliance.consent_hash import HashInput, canonical_evidence, event_hash
@@ -182,6 +182,8 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
                 raise LedgerConflict(f"idempotency key {key!r} was already used for another number")
             slots.append((item, ev_id, False, b""))
             continue
+        if not item.phone_encrypted:
+            raise ValueError("phone_encrypted is required for an event that is not yet recorded")
         ev_id = uuid.uuid4()
         evidence = canonical_evidence(dict(item.evidence))
         prev = heads.get(item.phone_index)
@@ -198,7 +200,8 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
                 recorded_at=recorded_at,
                 idempotency_key=key,
                 prev_hash=prev,
-            )
+            ),
+            evidence_is_canonical=True,
         )
         heads[item.phone_index] = digest
         if key is not None:
@@ -226,15 +229,7 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
     if rows:
         # One multi-row VALUES statement: PostgreSQL assigns the identity in row order,
         # so seq order equals chain order for a number that appears twice.
-        seqs = {
-            ev_id: seq
-            for ev_id, seq in session.execute(
-                pg_insert(ConsentEvent)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(ConsentEvent.id, ConsentEvent.seq)
-            )
-        }
+        seqs = _insert_events(session, rows)
         if len(seqs) != len(rows):
             # Only possible if a key is being used for another number right now, or
             # someone writes events without the lock: refuse rather than break a chain.
@@ -242,13 +237,14 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
 
     # The projection, for the numbers that got new events.
     touched = sorted({item.phone_index for item, _, created, _ in slots if created})
-    states: dict[tuple[bytes, uuid.UUID | None], ConsentSnapshot] = {}
+    # Per number: its state rows by scope (None = business-wide).
+    states: dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]] = {}
     encrypted: dict[bytes, str] = {}
     if touched:
         for row in session.execute(
             select(ConsentState).where(ConsentState.phone_index.in_(touched)).execution_options(populate_existing=True)
         ).scalars():
-            states[(row.phone_index, row.station_id)] = snapshot_of(row)
+            states.setdefault(row.phone_index, {})[row.station_id] = snapshot_of(row)
     changed: set[tuple[bytes, uuid.UUID | None]] = set()
     outcomes: list[Outcome] = []
     for item, ev_id, created, digest in slots:
@@ -265,43 +261,112 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
             occurred_at=item.occurred_at,
             evidence=item.evidence,
         )
-        stations = [s for (idx, s) in states if idx == item.phone_index]
+        rows_of = states.setdefault(item.phone_index, {})
         before: dict[uuid.UUID | None, ConsentSnapshot] = {}
         after: dict[uuid.UUID | None, ConsentSnapshot] = {}
-        for scope in affected_scopes(item.station_id, stations):
-            old = states.get((item.phone_index, scope), ConsentSnapshot())
+        for scope in affected_scopes(item.station_id, list(rows_of)):
+            old = rows_of.get(scope, ConsentSnapshot())
             new = apply_event(old, facts)
             before[scope], after[scope] = old, new
-            states[(item.phone_index, scope)] = new
+            rows_of[scope] = new
             changed.add((item.phone_index, scope))
         encrypted[item.phone_index] = item.phone_encrypted
         outcomes.append(Outcome(event_id=ev_id, created=True, phone_index=item.phone_index, before=before, after=after))
 
     if changed:
-        _upsert_states(session, [(idx, scope, states[(idx, scope)], encrypted[idx]) for idx, scope in sorted(
-            changed, key=lambda k: (k[0], str(k[1]))
-        )])
+        ordered = sorted(changed, key=lambda k: (k[0], str(k[1])))
+        _upsert_states(session, [(idx, scope, states[idx][scope], encrypted[idx]) for idx, scope in ordered])
     return outcomes
+
+
+# Column name -> PostgreSQL array type, for the unnest() bulk statements below. One
+# statement per batch, with one array parameter per column: no per-row SQL to build.
+_EVENT_ARRAYS = {
+    "id": "uuid[]",
+    "phone_index": "bytea[]",
+    "phone_encrypted": "text[]",
+    "station_id": "uuid[]",
+    "kind": "text[]",
+    "purpose": "text[]",
+    "source": "text[]",
+    "evidence": "jsonb[]",
+    "occurred_at": "timestamptz[]",
+    "recorded_at": "timestamptz[]",
+    "idempotency_key": "text[]",
+    "prev_hash": "bytea[]",
+    "hash": "bytea[]",
+}
+_STATE_ARRAYS = {
+    "phone_index": "bytea[]",
+    "station_id": "uuid[]",
+    "phone_encrypted": "text[]",
+    "opted_out": "boolean[]",
+    "marketing_opted_out": "boolean[]",
+    "opted_out_at": "timestamptz[]",
+    "opt_out_event_id": "uuid[]",
+    "marketing_consent": "boolean[]",
+    "marketing_consent_event_id": "uuid[]",
+    "marketing_consent_at": "timestamptz[]",
+    "pending_review": "boolean[]",
+    "last_event_id": "uuid[]",
+    "last_event_seq": "bigint[]",
+    "last_event_hash": "bytea[]",
+}
+
+
+def _unnest(arrays: dict[str, str]) -> str:
+    casts = ", ".join(f"CAST(%({name})b AS {kind})" for name, kind in arrays.items())
+    # Fixed column names and types from the tables above; values only ever travel as parameters.
+    return f"SELECT {', '.join(arrays)} FROM unnest({casts}) WITH ORDINALITY AS t({', '.join(arrays)}, ord)"  # noqa: S608
+
+
+_INSERT_EVENTS = (
+    f"INSERT INTO compliance.consent_events ({', '.join(_EVENT_ARRAYS)}) "
+    # ORDER BY ord: the identity (seq) is assigned in input order, so a number that appears
+    # twice in one batch gets its seqs in chain order.
+    f"{_unnest(_EVENT_ARRAYS)} ORDER BY ord "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, seq"
+)
+
+_UPSERT_STATES = (
+    f"INSERT INTO compliance.consent_state ({', '.join(_STATE_ARRAYS)}) {_unnest(_STATE_ARRAYS)} "
+    "ON CONFLICT (phone_index, station_id) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in SNAPSHOT_FIELDS)
+    + ", updated_at = now()"
+)
+
+
+def _raw(session: Session, sql: str, params: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    """Run on the session's own connection (same transaction), parameters in binary (``%(x)b``).
+
+    Large array parameters dump much faster in binary than as text (which escapes every
+    element with a regex); this is the bulk path's hot spot.
+    """
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall()) if cur.description else []
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> dict[uuid.UUID, int]:
+    params: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _EVENT_ARRAYS}
+    # Serialised here; JSONB parses it back to exactly the canonical evidence that was hashed.
+    params["evidence"] = [json.dumps(e, ensure_ascii=False) for e in params["evidence"]]
+    return {ev_id: seq for ev_id, seq in _raw(session, _INSERT_EVENTS, params)}
 
 
 def _upsert_states(
     session: Session, rows: list[tuple[bytes, uuid.UUID | None, ConsentSnapshot, str]]
 ) -> None:
-    params = [
-        {
-            "phone_index": idx,
-            "station_id": scope,
-            "phone_encrypted": enc,
-            **{name: getattr(snap, name) for name in SNAPSHOT_FIELDS},
-        }
-        for idx, scope, snap, enc in rows
-    ]
-    stmt = pg_insert(ConsentState)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["phone_index", "station_id"],
-        set_={**{name: stmt.excluded[name] for name in SNAPSHOT_FIELDS}, "updated_at": text("now()")},
-    )
-    session.execute(stmt, params)
+    params: dict[str, list[Any]] = {name: [] for name in _STATE_ARRAYS}
+    for idx, scope, snap, enc in rows:
+        params["phone_index"].append(idx)
+        params["station_id"].append(scope)
+        params["phone_encrypted"].append(enc)
+        for name in SNAPSHOT_FIELDS:
+            params[name].append(getattr(snap, name))
+    _raw(session, _UPSERT_STATES, params)
 
 
 def _states_for(session: Session, phone_index: bytes, station_id: uuid.UUID | None) -> list[ConsentState]:

@@ -202,7 +202,10 @@ def _check_chain(report: VerifyReport, key: bytes, rows: list[Row[Any]], max_pro
                 recorded_at=row.recorded_at,
                 idempotency_key=row.idempotency_key,
                 prev_hash=stored_prev,
-            )
+            ),
+            # JSONB gives back exactly the normalised evidence that was stored; anything a
+            # tamperer put there (a float, say) simply hashes differently.
+            evidence_is_canonical=True,
         )
         if recomputed != bytes(row.hash):
             _add_break(
