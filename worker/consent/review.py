@@ -175,7 +175,11 @@ def resolve(
     ).scalar_one()
     if item.status != "open":
         raise ReviewError(f"review item {item_id} is already {item.status}")
-    opened = session.get(ConsentEvent, item.opened_event_id) if item.opened_event_id else None
+    opened = (
+        session.execute(select(ConsentEvent).where(ConsentEvent.id == item.opened_event_id)).scalar_one_or_none()
+        if item.opened_event_id
+        else None
+    )
     scope = opened.station_id if opened is not None else None
     received_at = opened.occurred_at if opened is not None else item.created_at
     phone = pii.decrypt(item.phone_encrypted, kind="phone")
