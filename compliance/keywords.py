@@ -228,20 +228,29 @@ def _compile(tables: KeywordTables) -> _Compiled:
 
 def _core(c: _Compiled, tokens: list[str]) -> list[str]:
     """``tokens`` without repeats ("stop stop") and leading/trailing filler ("please stop now")."""
-    deduped = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
-    i, j = 0, len(deduped)
+    if len(set(tokens)) < len(tokens):
+        tokens = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
     filler = c.filler
-    changed = True
-    while changed and i < j:
-        changed = False
-        for k in (3, 2, 1):
-            if i + k <= j and " ".join(deduped[i : i + k]) in filler:
-                i, changed = i + k, True
-                break
-            if i + k <= j and " ".join(deduped[j - k : j]) in filler:
-                j, changed = j - k, True
-                break
-    return deduped[i:j]
+    i, j = 0, len(tokens)
+    while i < j:  # filler phrases are one to three words long; the longest match is stripped first
+        if i + 2 < j and " ".join(tokens[i : i + 3]) in filler:
+            i += 3
+        elif i + 1 < j and f"{tokens[i]} {tokens[i + 1]}" in filler:
+            i += 2
+        elif tokens[i] in filler:
+            i += 1
+        else:
+            break
+    while i < j:
+        if j - 3 >= i and " ".join(tokens[j - 3 : j]) in filler:
+            j -= 3
+        elif j - 2 >= i and f"{tokens[j - 2]} {tokens[j - 1]}" in filler:
+            j -= 2
+        elif tokens[j - 1] in filler:
+            j -= 1
+        else:
+            break
+    return tokens[i:j]
 
 
 def _booking(c: _Compiled, tokset: set[str], padded: str) -> bool:
@@ -309,7 +318,12 @@ def _classify_tokens(
     multi = c.sentence_phrases
     if text is not None and (not c.sentence_words.isdisjoint(tokset) or (multi is not None and multi.search(padded))):
         for sentence in sentences(folded if folded is not None else fold(text)):
-            kw = c.keywords.get(" ".join(_core(c, sentence.split(" "))))
+            kw = c.keywords.get(sentence)
+            if kw is None:
+                words = sentence.split(" ")
+                if len(words) > _CORE_MAX_TOKENS or not c.core_vocabulary.issuperset(words):
+                    continue  # a word that is neither keyword nor filler: not "keyword + filler"
+                kw = c.keywords.get(" ".join(_core(c, words)))
             if kw is None or kw.kind not in ("opt_out", "bare"):
                 continue
             if kw.kind == "opt_out":

@@ -120,7 +120,10 @@ def test_opt_in_is_only_ever_the_bare_keyword(text: str) -> None:
     assert classify(text).intent is Intent.NONE
 
 
-@pytest.mark.parametrize("text", ["Stop please", "please stop", "STOP STOP STOP", "Hi, stop please", "ok stop"])
+@pytest.mark.parametrize(
+    "text",
+    ["Stop please", "please stop", "STOP STOP STOP", "Hi, stop please", "ok stop", "stop right now", "thank you stop"],
+)
 def test_keyword_with_polite_filler_is_an_opt_out_unlike_twilio(text: str) -> None:
     """"Stop please" is an opt-out (FCC reasonable person) though Twilio's whole-word matcher misses it."""
     result = classify(text)
