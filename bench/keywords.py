@@ -146,9 +146,10 @@ def main() -> int:
     print(f"load average (1 min) at end: {load:.2f}")
 
     if args.record is not None:
-        cmd = "`.venv/bin/python bench/keywords.py" + (
-            f" --messages {args.messages}" if args.messages != 200_000 else ""
-        ) + "`"
+        options = (f" --messages {args.messages}" if args.messages != 200_000 else "") + (
+            f" --rounds {args.rounds}" if args.rounds != 5 else ""
+        )
+        cmd = f"`.venv/bin/python bench/keywords.py{options}`"
         row = (
             f"| {dt.date.today().isoformat()} | consent classifier `classify()`, one process, realistic mix "
             f"({args.messages} msgs, {distinct} distinct) | best of {args.rounds} rounds {wall_rate:,.0f} msgs/s wall "
