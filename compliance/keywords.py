@@ -357,7 +357,7 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
         text: the message body as received.
         extra: a station's additions to the default tables (merged, not replacing them).
     """
-    c = _DEFAULT if extra is None else _compile(DEFAULT_TABLES.merged(extra))
+    c = _DEFAULT if extra is None else _with_extra(extra)
     ascii_text = text.isascii()
     folded = fold(text, breaks=ascii_text)  # ASCII gets sentence breaks for free; others on demand
     norm = " ".join(folded.split())
@@ -382,6 +382,13 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
     if again.intent is Intent.OPT_OUT or (again.intent is Intent.REVIEW and result.intent is Intent.NONE):
         return dataclasses.replace(again, rule=_FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule))
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _with_extra(extra: KeywordTables) -> _Compiled:
+    """The defaults merged with a station's additions, compiled; keyed by the (small) additions
+    so a call does not hash the whole merged tables."""
+    return _compile(DEFAULT_TABLES.merged(extra))
 
 
 _DEFAULT = _compile(DEFAULT_TABLES)
