@@ -1,4 +1,4 @@
-"""STOP and START for one number, racing in two real processes, end where the ledger says."""
+"""Consent with real processes: STOP/START racing in two processes; the review deadline tick in a worker."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import phone
+from tests.support.processes import Proc, wait_for
 from worker import pii
 from worker.consent.ledger import verify_ledger
 from worker.consent.state import covering_state
@@ -59,3 +60,34 @@ def test_stop_and_start_racing_in_two_processes_match_the_ledger(clean_db: str, 
         # And the visible state is the last event's.
         state = covering_state(session, index, None)
         assert state.opted_out is (events[-1].kind == "opt_out")
+
+
+def test_review_deadline_tick_runs_in_a_real_worker(worker_proc: Proc) -> None:
+    """tasks.consent.expire_reviews, sent through the broker to a real worker, converts an overdue item."""
+    from datetime import UTC, datetime
+
+    from tests.factories import make_customer, make_station
+    from tests.support.consent import make_inbound
+    from worker.app import app
+    from worker.consent.inbound import handle_inbound
+    from worker.models import ReviewItem
+
+    with session_scope() as session:
+        station = make_station(session)
+        customer = make_customer(session, station)
+        msg = make_inbound(session, station, customer, "Dont text me at work",
+                           received_at=datetime(2025, 1, 2, 15, tzinfo=UTC))
+        handle_inbound(session, msg)
+        item_id = session.execute(select(ReviewItem.id).where(ReviewItem.message_id == msg.message_id)).scalar_one()
+
+    def expired() -> bool:
+        with session_scope() as session:
+            return session.execute(select(ReviewItem.status).where(ReviewItem.id == item_id)).scalar_one() == (
+                "expired_opt_out"
+            )
+
+    app.send_task("tasks.consent.expire_reviews")
+    wait_for(expired, timeout=60, what="review item expired by the worker", log=worker_proc.log_path)
+    with session_scope() as session:
+        assert customer.phone_index is not None
+        assert covering_state(session, customer.phone_index, station.id).opted_out
