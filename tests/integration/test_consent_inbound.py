@@ -247,3 +247,13 @@ def test_station_scope_and_stopall(db_session: Session) -> None:
     assert _opted_out(db_session, customer, other)
     # STOPALL widened an opt-out the person already had here: no second confirmation.
     assert [m.in_reply_to_event_id for m in _outbox(db_session, customer)] == [events[0].id]
+
+
+def test_sender_that_is_not_a_phone_number_is_logged_not_raised(db_session: Session) -> None:
+    """A STOP from an unparseable sender records nothing and does not fail ingest's transaction."""
+    from dataclasses import replace
+
+    station, customer = _setup(db_session)
+    msg = replace(make_inbound(db_session, station, customer, "STOP"), phone_e164="ACME-ALERTS")
+    handle_inbound(db_session, msg)
+    assert _events(db_session, customer) == []

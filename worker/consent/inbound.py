@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from compliance.consent_intake import Action, InboundDecision, decide
 from compliance.consent_rules import Kind, Purpose
+from compliance.errors import InvalidNumber
 from compliance.keywords import Classification, classify
 from compliance.phones import normalize
 from worker import pii
@@ -79,6 +80,14 @@ def handle_inbound(session: Session, message: InboundMessage) -> None:
     """Classify the message and record whatever consent it expresses (see module docstring)."""
     if message.channel != "sms" or not message.phone_e164:
         log.info("consent_not_applicable", channel=message.channel, message_id=str(message.message_id))
+        return
+    try:
+        normalize(message.phone_e164, require_valid=False)
+    except InvalidNumber as exc:
+        # An alphanumeric or malformed sender: nothing can be sent to it either (the outbox
+        # normalises the same way), so there is nothing to record or block. Logged, not raised,
+        # so ingest does not retry the message forever.
+        log.warning("consent_sender_not_a_phone_number", message_id=str(message.message_id), reason=str(exc))
         return
     classification = classify(message.body or "")
     decision = decide(classification, message.opt_out_type)
