@@ -13,7 +13,7 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["LockNamespace", "lock", "lock_number", "lock_numbers", "text_key", "try_lock"]
+__all__ = ["LockNamespace", "lock", "lock_number", "lock_numbers", "number_lock_key", "text_key", "try_lock"]
 
 
 class LockNamespace(enum.IntEnum):
@@ -28,6 +28,11 @@ class LockNamespace(enum.IntEnum):
 
 def _key(index: bytes) -> int:
     return int.from_bytes(index[:4], "big", signed=True)
+
+
+def number_lock_key(phone_index: bytes) -> tuple[int, int]:
+    """(namespace, key) of lock_number's lock, for callers that take it on a raw connection."""
+    return int(LockNamespace.PHONE), _key(phone_index)
 
 
 def lock_number(session: Session, phone_index: bytes) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from worker.ingest.payloads import (
     BadInput,
@@ -185,3 +188,12 @@ def test_meta_unusable_bodies(raw: str, reason: str) -> None:
     """A body that is not a page/instagram notification raises BadInput with the reason."""
     with pytest.raises(BadInput, match=reason):
         parse_meta(raw)
+
+
+@given(st.one_of(st.text(), st.text(alphabet="ab=&+%2F0-é\x00 ;", max_size=60)))
+def test_parse_form_matches_urllib(text: str) -> None:
+    """parse_form is exactly parse_qsl(keep_blank_values=True, errors='replace'), grouped by key."""
+    expected: dict[str, list[str]] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+        expected.setdefault(key, []).append(value)
+    assert parse_form(text) == expected

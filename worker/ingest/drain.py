@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -63,7 +64,17 @@ PROCESSED = "processed"
 FAILED = "failed"
 RETRY = "retry"  # transient: stays pending
 
-_TRANSIENT = (OperationalError, InterfaceError, IntegrityError, PoolTimeout)
+# SQLAlchemy-wrapped and raw psycopg errors (the SMS hot path runs on the raw connection).
+_TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    PoolTimeout,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.IntegrityError,
+)
+_REFUSED = (DBAPIError, psycopg.Error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +119,8 @@ def _clip(message: str) -> str:
     return masked if len(masked) <= _REASON_MAX else masked[: _REASON_MAX - 1] + "…"
 
 
-def _db_reason(exc: DBAPIError) -> str:
-    orig = exc.orig
+def _db_reason(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     diag = getattr(orig, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     first_line = primary or (str(orig).splitlines()[0] if orig is not None and str(orig) else type(exc).__name__)
@@ -132,11 +143,11 @@ def _apply_one(session: Session, stations: StationCache, p: Prepared) -> RowResu
     except BadInput as exc:
         return RowResult(item_id, FAILED, _clip(str(exc)))
     except _TRANSIENT as exc:
-        reason = _clip(f"transient: {_db_reason(exc) if isinstance(exc, DBAPIError) else type(exc).__name__}")
+        reason = _clip(f"transient: {_db_reason(exc) if isinstance(exc, _REFUSED) else type(exc).__name__}")
         if not _usable(session):
             raise BatchAborted(item_id, reason) from exc
         return RowResult(item_id, RETRY, reason)
-    except DBAPIError as exc:
+    except _REFUSED as exc:
         if not _usable(session):
             raise BatchAborted(item_id, _clip(_db_reason(exc))) from exc
         return RowResult(item_id, FAILED, _clip(_db_reason(exc)))

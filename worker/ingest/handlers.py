@@ -9,6 +9,7 @@ time and calls the consent engine only for a newly inserted message.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,8 +33,7 @@ from worker.ingest.payloads import (
     parse_status_callback,
     parse_twilio_sms,
 )
-from worker.ingest.records import StationCache, customer_for_phone, insert_message, open_thread, social_thread
-from worker.locks import lock_number
+from worker.ingest.records import StationCache, insert_message, insert_sms, social_thread
 
 __all__ = ["InboxItem", "Outcome", "Prepared", "apply", "prepare"]
 
@@ -73,9 +73,15 @@ class Outcome:
     note: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
+def _normalize(raw: str) -> str:
+    # Pure, and the To of every row is one of a few station numbers: parse each once.
+    return normalize(raw, require_valid=False)
+
+
 def _number(raw: str, field_name: str) -> str:
     try:
-        return normalize(raw, require_valid=False)
+        return _normalize(raw)
     except InvalidNumber as exc:
         raise BadInput(f"{field_name} is not a phone number: {exc}") from exc
 
@@ -118,29 +124,31 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
         station_id = stations.by_messaging_service(session, sms.messaging_service_sid)
     if station_id is None:
         raise BadInput(f"no station has the SMS number {mask(p.to_address)} (add it with `msgworker sender add`)")
-    # The per-number lock the consent engine and the send path share, taken first so this
-    # transaction's lock order is (number, then rows) like theirs.
-    lock_number(session, p.phone_index)
-    customer_id, created = customer_for_phone(session, station_id, p.from_e164, p.phone_index)
-    thread_id = open_thread(
-        session, customer_id=customer_id, channel="sms", station_id=station_id, at=item.received_at
-    )
-    message_id = insert_message(
+    record = insert_sms(
         session,
-        thread_id=thread_id,
         station_id=station_id,
-        channel="sms",
-        provider_message_id=sms.message_sid,
-        body=sms.body,
-        media=sms.media or None,
-        num_segments=sms.num_segments,
-        meta=sms.meta or None,
-        inbox_id=item.id,
+        e164=p.from_e164,
+        phone_index=p.phone_index,
+        at=item.received_at,
+        message={
+            "provider_message_id": sms.message_sid,
+            "body": sms.body,
+            "media": sms.media or None,
+            "num_segments": sms.num_segments,
+            "meta": sms.meta or None,
+            "inbox_id": item.id,
+        },
+    )
+    customer_id, created, thread_id, message_id = (
+        record.customer_id,
+        record.customer_created,
+        record.thread_id,
+        record.message_id,
     )
     if message_id is None:
         return Outcome(note="duplicate message")
     if created:
-        log.info("customer_stub_created", customer_id=str(customer_id), station_id=str(station_id))
+        log.debug("customer_stub_created", customer_id=str(customer_id), station_id=str(station_id))
     on_inbound(
         session,
         InboundMessage(

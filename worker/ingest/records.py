@@ -17,18 +17,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from worker import pii
-from worker.locks import LockNamespace, lock, text_key
+from worker.locks import LockNamespace, lock, number_lock_key, text_key
 from worker.models import Message
 
 __all__ = [
+    "SmsRecord",
     "StationCache",
     "customer_for_phone",
     "insert_message",
+    "insert_sms",
     "open_thread",
     "social_thread",
 ]
@@ -183,3 +187,89 @@ def insert_message(session: Session, **values: Any) -> uuid.UUID | None:
         .returning(Message.id)
     )
     return session.execute(stmt).scalar_one_or_none()
+
+
+# The SMS hot path in one statement: customer (found or created), open thread (created or
+# bumped), message (inserted unless its MessageSid exists). Same semantics as
+# customer_for_phone + open_thread + insert_message, in one round trip.
+_SMS_UPSERT = """
+WITH cust_ins AS (
+  INSERT INTO core.customers (station_id, phone_encrypted, phone_index, source)
+  VALUES (%(station_id)s, %(phone_encrypted)s, %(phone_index)s, 'sms_inbound')
+  ON CONFLICT (station_id, phone_index) WHERE deleted_at IS NULL DO NOTHING
+  RETURNING id),
+cust AS (
+  SELECT id, true AS created FROM cust_ins
+  UNION ALL
+  SELECT id, false FROM core.customers
+  WHERE station_id = %(station_id)s AND phone_index = %(phone_index)s AND deleted_at IS NULL
+  LIMIT 1),
+thr AS (
+  INSERT INTO core.message_threads (customer_id, channel, station_id, last_message_at)
+  SELECT id, 'sms', %(station_id)s, %(at)s FROM cust
+  ON CONFLICT (customer_id, channel, station_id) WHERE deleted_at IS NULL AND status = 'open'
+  DO UPDATE SET last_message_at = GREATEST(core.message_threads.last_message_at, EXCLUDED.last_message_at),
+                updated_at = now()
+  RETURNING id),
+msg AS (
+  INSERT INTO core.messages
+    (thread_id, station_id, channel, direction, provider_message_id, body, media, num_segments, meta, inbox_id)
+  SELECT id, %(station_id)s, 'sms', 'inbound', %(sid)s, %(body)s, %(media)s, %(segments)s, %(meta)s, %(inbox_id)s
+  FROM thr
+  ON CONFLICT (channel, provider_message_id) DO NOTHING
+  RETURNING id)
+SELECT (SELECT id FROM cust), (SELECT created FROM cust), (SELECT id FROM thr), (SELECT id FROM msg)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRecord:
+    customer_id: uuid.UUID
+    customer_created: bool
+    thread_id: uuid.UUID
+    message_id: uuid.UUID | None  # None: this MessageSid was already stored
+
+
+def insert_sms(
+    session: Session,
+    *,
+    station_id: uuid.UUID,
+    e164: str,
+    phone_index: bytes,
+    at: datetime,
+    message: dict[str, Any],
+) -> SmsRecord:
+    """Take the number's lock, then find-or-create customer and thread and insert the message.
+
+    Runs on the session's own connection and transaction (inside the caller's savepoint),
+    through psycopg directly: this is the per-row cost of ingest.
+    """
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    with raw.cursor() as cur:
+        # The per-number lock the consent engine and the send path share, taken first so this
+        # transaction's lock order is (number, then rows), like theirs.
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", number_lock_key(phone_index))
+        params = {
+            "station_id": station_id,
+            "phone_index": phone_index,
+            "phone_encrypted": pii.encrypt(e164, kind="phone"),
+            "at": at,
+            "sid": message["provider_message_id"],
+            "body": message["body"],
+            "media": Jsonb(message["media"]) if message["media"] is not None else None,
+            "segments": message["num_segments"],
+            "meta": Jsonb(message["meta"]) if message["meta"] is not None else None,
+            "inbox_id": message["inbox_id"],
+        }
+        cur.execute(_SMS_UPSERT, params)
+        row = cur.fetchone()
+    if row is not None and row[0] is not None:
+        return SmsRecord(row[0], bool(row[1]), row[2], row[3])
+    # A concurrent transaction (one that does not take the number lock, e.g. a staff import)
+    # inserted this customer after the statement's snapshot: the step-by-step path waits for
+    # it and finds it.
+    customer_id, created = customer_for_phone(session, station_id, e164, phone_index)
+    thread_id = open_thread(session, customer_id=customer_id, channel="sms", station_id=station_id, at=at)
+    message_id = insert_message(session, thread_id=thread_id, station_id=station_id, channel="sms", **message)
+    return SmsRecord(customer_id, created, thread_id, message_id)

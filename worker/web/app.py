@@ -25,7 +25,7 @@ def create_app() -> FastAPI:
 
     from worker.web import webhooks
 
-    app.include_router(webhooks.router)
+    app.router.routes.extend(webhooks.routes)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -43,7 +43,13 @@ __all__ = [
 
 
 class FormParams(dict[str, list[str]]):
-    """Form fields with all their values; ``getlist`` is what RequestValidator looks for."""
+    """Form fields with all their values, in the MultiDict shape RequestValidator looks for.
+
+    ``getall`` is the first accessor it tries (a missing one costs an exception per field).
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
 
     def getlist(self, name: str) -> list[str]:
         return self[name]
@@ -80,7 +86,13 @@ def twilio_signature_valid(
     query = url.split("?", 1)[1] if "?" in url else ""
     if body is not None and is_json_variant(query):
         return bool(validator.validate(url, body, signature))
-    return bool(validator.validate(url, FormParams(params or {}), signature))
+    form = FormParams(params or {})
+    # One HMAC for the common case: the URL exactly as configured. validate() then tries the
+    # port-added and port-removed forms (two more HMACs), one of which is this same URL, so
+    # what is accepted does not change.
+    if hmac.compare_digest(validator.compute_signature(url, form).encode(), signature.encode("utf-8", "replace")):
+        return True
+    return bool(validator.validate(url, form, signature))
 
 
 def meta_signature(raw: bytes, secret: str) -> str:

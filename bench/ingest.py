@@ -1,0 +1,388 @@
+"""Inbound end to end: signed Twilio webhooks posted to the real receiver until each is a message row.
+
+Builds a scratch database with the migrations (dropped afterwards unless --keep), starts a
+private redis-server, the real receiver (`msgworker web`) and a real celery worker, then posts
+N signed SMS webhooks from N different numbers with httpx (async), either as fast as the
+client can (--rate 0) or at a fixed offered rate.
+
+"Committed" is observed exactly: a bench-only trigger on core.messages calls pg_notify with
+the MessageSid, and Postgres delivers a notification only when its transaction commits. A
+listener thread timestamps each arrival. So:
+
+- webhook-to-row latency = notification arrival - moment the POST was started;
+- end-to-end throughput = N / (last notification - first POST);
+- receiver requests/s = N / (last response - first POST).
+
+Bodies and signatures are computed before the clock starts, so the client spends its CPU on
+HTTP only. Everything (Postgres, Redis, receiver, worker, this client) shares the machine.
+
+    .venv/bin/python bench/ingest.py --n 20000 --rate 0 --concurrency 64
+    .venv/bin/python bench/ingest.py --n 6000 --rate 200 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import psycopg
+from twilio.request_validator import RequestValidator
+
+ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BIN = Path(sys.executable).parent
+PUBLIC_BASE = "https://hooks.bench.test"
+TOKEN = "bench-twilio-auth-token"
+STATION_NUMBER = "+12125550100"
+PATH = "/webhooks/twilio/sms"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Procs:
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.logdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, float, str]]:
+    """pid -> (ppid, cpu seconds user+system, command line) for every process we can read."""
+    table: dict[int, tuple[int, float, str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK, cmd)
+    return table
+
+
+def cpu_by_component(roots: dict[str, int], db_name: str) -> dict[str, float]:
+    """CPU seconds used so far by each started process tree, and by the bench database's backends."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[str, float] = {}
+    for name, root in roots.items():
+        total, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
+            if pid in table:
+                total += table[pid][1]
+            stack.extend(children.get(pid, []))
+        out[name] = total
+    out["postgres"] = sum(
+        cpu for _, cpu, cmd in table.values() if cmd.startswith("postgres:") and f" {db_name} " in cmd
+    )
+    return out
+
+
+def make_requests(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    validator = RequestValidator(TOKEN)
+    out = []
+    for i in range(n):
+        sid = "SM" + uuid.uuid4().hex
+        sender = f"+1415{2000000 + i % 7_999_999:07d}"
+        pairs = [
+            ("ToCountry", "US"), ("ToState", "NY"), ("SmsMessageSid", sid), ("NumMedia", "0"), ("ToCity", ""),
+            ("FromZip", "94105"), ("SmsSid", sid), ("FromState", "CA"), ("SmsStatus", "received"),
+            ("FromCity", "SAN FRANCISCO"), ("Body", f"Hi, is the 14th free for a party of {10 + i % 30}?"),
+            ("FromCountry", "US"), ("To", STATION_NUMBER), ("ToZip", ""), ("NumSegments", "1"),
+            ("ReferralNumMedia", "0"), ("MessageSid", sid), ("AccountSid", "AC" + "1" * 32), ("From", sender),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        signature = validator.compute_signature(PUBLIC_BASE + PATH, dict(pairs))
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature,
+                   "I-Twilio-Idempotency-Token": uuid.uuid4().hex}
+        out.append((sid, urlencode(pairs).encode(), headers))
+    return out
+
+
+def listen(url: str, seen: dict[str, float], stop: threading.Event, ready: threading.Event) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("LISTEN bench_msg")
+        ready.set()
+        while not stop.is_set():
+            for note in conn.notifies(timeout=0.2):
+                seen.setdefault(note.payload, time.time())
+
+
+async def post_all(
+    base: str, requests: list[tuple[str, bytes, dict[str, str]]], rate: float, concurrency: int, client: str = "httpx"
+) -> tuple[dict[str, float], dict[str, float], dict[int, int]]:
+    """POST every request; ``concurrency`` connections each send one request at a time.
+
+    With a rate, request i is not started before t0 + i/rate (a late start is not made up by
+    bunching: latency counts from the actual start).
+    """
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    codes: dict[int, int] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(requests)):
+        queue.put_nowait(i)
+    t0 = time.monotonic()
+
+    async def next_index() -> int | None:
+        try:
+            i = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if rate > 0:
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return i
+
+    def record(sid: str, status: int) -> None:
+        answered[sid] = time.time()
+        codes[status] = codes.get(status, 0) + 1
+
+    if client == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+            async def lane() -> None:
+                while (i := await next_index()) is not None:
+                    sid, body, headers = requests[i]
+                    sent[sid] = time.time()
+                    resp = await http.post(PATH, content=body, headers=headers)
+                    record(sid, resp.status_code)
+
+            await asyncio.gather(*(lane() for _ in range(concurrency)))
+    else:
+        host, port = base.removeprefix("http://").split(":")
+
+        async def raw_lane() -> None:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                while (i := await next_index()) is not None:
+                    sid, body, headers = requests[i]
+                    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                    wire = (f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+                            ).encode() + body
+                    sent[sid] = time.time()
+                    writer.write(wire)
+                    status_line = await reader.readline()
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                    record(sid, int(status_line.split()[1]))
+            finally:
+                writer.close()
+
+        await asyncio.gather(*(raw_lane() for _ in range(concurrency)))
+    return sent, answered, codes
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=5000, help="webhooks to post")
+    parser.add_argument("--rate", type=float, default=0, help="offered webhooks/s (0: as fast as possible)")
+    parser.add_argument("--concurrency", type=int, default=64, help="client connections in flight")
+    parser.add_argument("--receivers", type=int, default=1, help="uvicorn worker processes (msgworker web --workers)")
+    parser.add_argument("--workers", type=int, default=2, help="celery worker concurrency (processes)")
+    parser.add_argument("--batch-size", type=int, default=100, help="INBOX_BATCH_SIZE")
+    parser.add_argument("--warmup", type=int, default=200, help="webhooks posted (and awaited) before measuring")
+    parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
+                        help="httpx.AsyncClient, or a minimal asyncio HTTP/1.1 client (less client CPU on 2 cores)")
+    parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    parser.add_argument("--profile-receiver", metavar="FILE", help="run the receiver (1 process) under cProfile")
+    args = parser.parse_args()
+
+    name = f"msgworker_bench_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    plain_url = url.replace("+psycopg", "")
+    redis_port = free_port()
+    logdir = Path(f"/tmp/{name}")
+    logdir.mkdir()
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "PUBLIC_BASE_URL": PUBLIC_BASE,
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "PII_KEYS": "b1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "PII_INDEX_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+        "INBOX_BATCH_SIZE": str(args.batch_size),
+    }
+    os.environ.update(env)
+    procs = Procs(logdir)
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        from worker import migrate
+
+        migrate.upgrade("head", url)
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            station = conn.execute(
+                "INSERT INTO identity.stations (code, name, timezone, brand_name) "
+                "VALUES ('BENCH', 'Bench', 'America/New_York', 'Bench') RETURNING id"
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO identity.station_senders (station_id, channel, address) VALUES (%s, 'sms', %s)",
+                (station, STATION_NUMBER),
+            )
+            # Bench-only: a notification per message row, delivered when its transaction commits.
+            conn.execute(
+                "CREATE FUNCTION bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM pg_notify('bench_msg', NEW.provider_message_id); RETURN NULL; END $$"
+            )
+            conn.execute(
+                "CREATE TRIGGER bench_notify AFTER INSERT ON core.messages FOR EACH ROW EXECUTE FUNCTION bench_notify()"
+            )
+
+        roots: dict[str, int] = {}
+        redis_cmd = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no"]
+        roots["redis"] = procs.start("redis", redis_cmd, env).pid
+        port = free_port()
+        web = ["web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.receivers)]
+        if args.profile_receiver:
+            wrapper = (
+                "import cProfile, signal, sys, time; from worker.cli import app; "
+                "p = cProfile.Profile(time.process_time); p.enable()\n"
+                f"try:\n    app({web!r}, standalone_mode=False)\n"
+                f"finally:\n    p.disable(); p.dump_stats({args.profile_receiver!r})"
+            )
+            cmd = [sys.executable, "-c", wrapper]
+        else:
+            cmd = [str(BIN / "msgworker"), *web]
+        roots["receiver"] = procs.start("receiver", cmd, env).pid
+        worker_cmd = [str(BIN / "celery"), "-A", "worker", "worker", "--pool=prefork", f"--concurrency={args.workers}",
+                      "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
+                      "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"]
+        roots["worker"] = procs.start("worker", worker_cmd, env).pid
+        base = f"http://127.0.0.1:{port}"
+
+        def receiver_up() -> bool:
+            try:
+                return httpx.get(base + "/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(receiver_up, 30, "receiver /readyz")
+
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+        ready = threading.Event()
+        listener = threading.Thread(target=listen, args=(plain_url, seen, stop, ready), daemon=True)
+        listener.start()
+        ready.wait(10)
+
+        warm = make_requests(args.warmup)
+        asyncio.run(post_all(base, warm, 0, min(args.concurrency, 16)))
+        wait_until(lambda: all(s in seen for s, _, _ in warm), 120, "warm-up rows")
+
+        requests = make_requests(args.n)
+        print(f"posting {args.n} signed webhooks with {args.client} (rate={args.rate or 'max'}, "
+              f"concurrency={args.concurrency}, "
+              f"receivers={args.receivers}, worker concurrency={args.workers}, batch={args.batch_size})")
+        cpu_before = cpu_by_component(roots, name)
+        client_before = time.process_time()
+        sent, answered, codes = asyncio.run(post_all(base, requests, args.rate, args.concurrency, args.client))
+        sids = [s for s, _, _ in requests]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not all(s in seen for s in sids):
+            time.sleep(0.05)
+        stop.set()
+        cpu_after = cpu_by_component(roots, name)
+        cpu_after["client"] = time.process_time() - client_before
+        cpu_before["client"] = 0.0
+        missing = [s for s in sids if s not in seen]
+
+        first_post = min(sent.values())
+        last_answer = max(answered.values())
+        latencies = [(seen[s] - sent[s]) * 1000 for s in sids if s in seen]
+        http = [(answered[s] - sent[s]) * 1000 for s in sids]
+        last_row = max(seen[s] for s in sids if s in seen)
+        with psycopg.connect(plain_url) as conn:
+            rows = conn.execute("SELECT count(*) FROM core.messages").fetchone()[0]  # type: ignore[index]
+            inbox = dict(conn.execute("SELECT status, count(*) FROM core.webhook_inbox GROUP BY 1").fetchall())
+        print(f"HTTP status counts: {codes}")
+        print(f"receiver: {args.n / (last_answer - first_post):.0f} requests/s "
+              f"(HTTP p50 {pct(http, 50):.1f} ms, p99 {pct(http, 99):.1f} ms)")
+        print(f"end to end: {len(latencies) / (last_row - first_post):.0f} webhooks/s committed as message rows")
+        print(f"webhook-to-row latency: p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms, "
+              f"max {max(latencies):.0f} ms, mean {statistics.fmean(latencies):.0f} ms")
+        print(f"rows: {rows} messages, inbox {inbox}, missing {len(missing)}")
+        per = {k: (cpu_after[k] - cpu_before[k]) * 1000 / args.n for k in cpu_after}
+        print("CPU ms per webhook: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
+              + f"; total {sum(per.values()):.2f} (2 cores = {2000 / sum(per.values()):.0f} webhooks/s if CPU-bound)")
+        with open("/proc/loadavg") as f:
+            print(f"load average at the end: {f.read().split()[:3]}")
+        if missing or any(code != 200 for code in codes):
+            sys.exit(1)
+    finally:
+        procs.stop_all()
+        if not args.keep:
+            with psycopg.connect(ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        print(f"logs: {logdir}" + ("" if args.keep else " (database dropped)"))
+
+
+if __name__ == "__main__":
+    main()
