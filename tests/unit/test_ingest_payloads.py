@@ -197,3 +197,23 @@ def test_parse_form_matches_urllib(text: str) -> None:
     for key, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
         expected.setdefault(key, []).append(value)
     assert parse_form(text) == expected
+
+
+@given(st.one_of(st.from_regex(r"\+1[2-9]\d{9}", fullmatch=True), st.from_regex(r"\+1[2-9][0-9]{9}",
+                                                                                   fullmatch=True)))
+def test_nanp_fast_path_matches_phonenumbers(number: str) -> None:
+    """The E.164 NANP shortcut gives exactly what compliance.phones.normalize gives."""
+    from compliance.errors import InvalidNumber
+    from compliance.phones import normalize
+    from worker.ingest.handlers import _normalize
+
+    _normalize.cache_clear()
+    try:
+        expected: str | None = normalize(number, require_valid=False)
+    except InvalidNumber:  # e.g. digits libphonenumber refuses: the shortcut must refuse them too
+        expected = None
+    try:
+        got: str | None = _normalize(number)
+    except InvalidNumber:
+        got = None
+    assert got == expected

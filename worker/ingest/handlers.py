@@ -10,6 +10,7 @@ time and calls the consent engine only for a newly inserted message.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,9 +74,18 @@ class Outcome:
     note: str | None = None
 
 
+# A NANP number already in E.164 (what Twilio sends for US/CA senders) is its own
+# normalisation: 11 digits after "+1" with a valid area-code lead digit are always
+# "possible", so libphonenumber's parse (the costliest step of ingest's preparation) is
+# skipped. Everything else goes through compliance.phones.normalize.
+_NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")
+
+
 @functools.lru_cache(maxsize=4096)
 def _normalize(raw: str) -> str:
     # Pure, and the To of every row is one of a few station numbers: parse each once.
+    if _NANP_E164.fullmatch(raw):
+        return raw
     return normalize(raw, require_valid=False)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from worker import pii
-from worker.locks import LockNamespace, lock, number_lock_key, text_key
+from worker.locks import LockNamespace, lock, lock_number, number_lock_key, text_key
 from worker.models import Message
 
 __all__ = [
@@ -189,13 +189,16 @@ def insert_message(session: Session, **values: Any) -> uuid.UUID | None:
     return session.execute(stmt).scalar_one_or_none()
 
 
-# The SMS hot path in one statement: customer (found or created), open thread (created or
-# bumped), message (inserted unless its MessageSid exists). Same semantics as
-# customer_for_phone + open_thread + insert_message, in one round trip.
+# The SMS hot path in one statement (one round trip): the number's advisory lock, then the
+# customer (found or created), the open thread (created or bumped) and the message (inserted
+# unless its MessageSid exists). Same semantics as lock_number + customer_for_phone +
+# open_thread + insert_message. The data dependencies fix the order: each step selects from
+# the previous one, so the lock is held before any row is touched.
 _SMS_UPSERT = """
-WITH cust_ins AS (
+WITH lk AS (SELECT pg_advisory_xact_lock(%(lock_ns)s, %(lock_key)s)),
+cust_ins AS (
   INSERT INTO core.customers (station_id, phone_encrypted, phone_index, source)
-  VALUES (%(station_id)s, %(phone_encrypted)s, %(phone_index)s, 'sms_inbound')
+  SELECT %(station_id)s, %(phone_encrypted)s, %(phone_index)s, 'sms_inbound' FROM lk
   ON CONFLICT (station_id, phone_index) WHERE deleted_at IS NULL DO NOTHING
   RETURNING id),
 cust AS (
@@ -246,11 +249,13 @@ def insert_sms(
     """
     raw = session.connection().connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
+    # The per-number lock the consent engine and the send path share is taken first, so this
+    # transaction's lock order is (number, then rows), like theirs.
+    lock_ns, lock_key = number_lock_key(phone_index)
     with raw.cursor() as cur:
-        # The per-number lock the consent engine and the send path share, taken first so this
-        # transaction's lock order is (number, then rows), like theirs.
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", number_lock_key(phone_index))
         params = {
+            "lock_ns": lock_ns,
+            "lock_key": lock_key,
             "station_id": station_id,
             "phone_index": phone_index,
             "phone_encrypted": pii.encrypt(e164, kind="phone"),
@@ -266,9 +271,10 @@ def insert_sms(
         row = cur.fetchone()
     if row is not None and row[0] is not None:
         return SmsRecord(row[0], bool(row[1]), row[2], row[3])
-    # A concurrent transaction (one that does not take the number lock, e.g. a staff import)
-    # inserted this customer after the statement's snapshot: the step-by-step path waits for
-    # it and finds it.
+    # The customer was inserted by a transaction that committed after this statement's
+    # snapshot was taken (while it waited for the number lock, or one that takes no lock,
+    # like a staff import). Step by step, each statement with a fresh snapshot, finds it.
+    lock_number(session, phone_index)
     customer_id, created = customer_for_phone(session, station_id, e164, phone_index)
     thread_id = open_thread(session, customer_id=customer_id, channel="sms", station_id=station_id, at=at)
     message_id = insert_message(session, thread_id=thread_id, station_id=station_id, channel="sms", **message)
