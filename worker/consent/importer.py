@@ -245,6 +245,12 @@ def import_opt_outs(
                 .scalars()
                 .all()
             )
+            if len(known) == len(batch):
+                # Everything here was recorded by an earlier run (an append-only key cannot
+                # disappear), so there is nothing to lock or write.
+                report.already += len(batch)
+                batch.clear()
+                return
             items = [
                 r.item
                 if r.item.idempotency_key in known
