@@ -22,7 +22,9 @@ def _brand(brand: str) -> str:
     return cleaned or "Our business"
 
 
-def opt_out_confirmation(brand: str) -> str:
+def opt_out_confirmation(brand: str, *, marketing_only: bool = False) -> str:
+    if marketing_only:
+        return f"{_brand(brand)}: You're unsubscribed from marketing texts. Reply START to resubscribe."
     return f"{_brand(brand)}: You're unsubscribed and will get no more texts from us. Reply START to resubscribe."
 
 

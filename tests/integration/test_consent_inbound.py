@@ -257,3 +257,18 @@ def test_sender_that_is_not_a_phone_number_is_logged_not_raised(db_session: Sess
     msg = replace(make_inbound(db_session, station, customer, "STOP"), phone_e164="ACME-ALERTS")
     handle_inbound(db_session, msg)
     assert _events(db_session, customer) == []
+
+
+def test_marketing_only_opt_out_setting(db_session: Session) -> None:
+    """With CONSENT_OPT_OUT_PURPOSE=marketing, STOP revokes marketing only and says so; STOPALL revokes all."""
+    station, customer = _setup(db_session)
+    assert customer.phone_index is not None
+    with settings_override(CONSENT_OPT_OUT_PURPOSE="marketing"):
+        handle_inbound(db_session, make_inbound(db_session, station, customer, "STOP"))
+        state = covering_state(db_session, customer.phone_index, station.id)
+        assert (state.opted_out, state.marketing_opted_out) == (False, True)
+        (confirmation,) = _outbox(db_session, customer)
+        assert "marketing texts" in confirmation.body
+        handle_inbound(db_session, make_inbound(db_session, station, customer, "STOPALL"))
+    assert covering_state(db_session, customer.phone_index, station.id).opted_out
+    assert [e.purpose for e in _events(db_session, customer)] == ["marketing", "all"]

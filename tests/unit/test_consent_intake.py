@@ -57,6 +57,9 @@ def test_reply_texts_follow_ctia_and_fcc() -> None:
     assert out.isascii()
     for word in ("%", "off", "deal", "offer", "discount", "sale"):
         assert word not in out.lower().split()
+    marketing = opt_out_confirmation("Hibachi Home", marketing_only=True)
+    assert "marketing" in marketing
+    assert "START" in marketing
     start = opt_in_confirmation("Hibachi Home")
     assert "Msg & data rates may apply" in start
     assert "STOP" in start

@@ -98,13 +98,14 @@ def queue_opt_out_confirmation(
     channel: str = "sms",
     customer_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
+    marketing_only: bool = False,
 ) -> OutboundMessage:
     """The one opt-out confirmation: brand, no marketing, how to opt back in."""
     result = enqueue(
         session,
         station_id=station.id,
         to=phone_e164,
-        body=opt_out_confirmation(station.brand_name),
+        body=opt_out_confirmation(station.brand_name, marketing_only=marketing_only),
         purpose="compliance",
         idempotency_key=f"consent-confirm:{event_id}",
         in_reply_to_event_id=event_id,

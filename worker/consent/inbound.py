@@ -187,6 +187,7 @@ def _opt_out(
             event_id=result.event.id,
             customer_id=message.customer_id,
             thread_id=message.thread_id,
+            marketing_only=result.event.purpose == Purpose.MARKETING,
         )
     cancel_after_opt_out(
         session, result.event.phone_index, keep_ids=frozenset({confirmation.id}) if confirmation else frozenset()

@@ -220,6 +220,7 @@ def resolve(
                     event_id=opt_out.event.id,
                     customer_id=customer_id,
                     thread_id=thread_id,
+                    marketing_only=opt_out.event.purpose == Purpose.MARKETING,
                 )
                 keep = frozenset({confirmation.id})
         cancel_after_opt_out(session, item.phone_index, keep_ids=keep)
