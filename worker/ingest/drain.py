@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -265,10 +265,25 @@ def _note_aborted(exc: BatchAborted) -> None:
         log.warning("inbox_abort_not_recorded", inbox_id=str(exc.inbox_id), error=type(err).__name__)
 
 
-def drain(*, batch_size: int, max_seconds: float) -> DrainStats:
-    """Process pending inbox rows until none is left or ``max_seconds`` have passed."""
+def drain(
+    *,
+    batch_size: int,
+    max_seconds: float,
+    release: Callable[[], None] | None = None,
+    linger_seconds: float = 0.0,
+) -> DrainStats:
+    """Process pending inbox rows until none is left or ``max_seconds`` have passed.
+
+    ``release`` (the drain task passes the kick's clear, see kick.py) is called when this run
+    stops covering new rows: before its final look for rows (an empty claim is confirmed by
+    one more claim after the release), and after a full batch, to invite a second drain to
+    help with a backlog. ``linger_seconds``: after a small batch, wait this long before the
+    next claim, so that rows arriving one by one are taken in batches (fewer transactions
+    and tasks per row at moderate load, for a few milliseconds of latency).
+    """
     stats = DrainStats()
     deadline = time.monotonic() + max_seconds
+    released = False
     while True:
         if time.monotonic() >= deadline:
             stats.stopped_by = "time"
@@ -276,8 +291,13 @@ def drain(*, batch_size: int, max_seconds: float) -> DrainStats:
         try:
             ids = _claim(batch_size)
             if not ids:
+                if release is not None and not released:
+                    release()
+                    released = True
+                    continue  # the final look, after the release
                 stats.stopped_by = "empty"
                 break
+            released = False
             started = time.perf_counter()
             results = _run_batch(ids)
         except BatchAborted as exc:
@@ -301,6 +321,13 @@ def drain(*, batch_size: int, max_seconds: float) -> DrainStats:
             deferred=sum(r.outcome == RETRY for r in results),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        if len(ids) >= batch_size:
+            if release is not None:
+                release()  # a backlog: let another drain take the next batch alongside this one
+        elif linger_seconds > 0 and len(ids) < batch_size // 4:
+            time.sleep(linger_seconds)
+    if release is not None and stats.stopped_by != "empty" and not released:
+        release()  # stopping early: the next kick must start a new drain
     return stats
 
 

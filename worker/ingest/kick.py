@@ -5,11 +5,13 @@ processes every pending inbox row in batches. The receiver "kicks" after each co
 
     SET msgworker:inbox:kick NX EX 10   -> set: publish a drain task; taken: nothing to do
 
-and a drain clears the key *before* it first looks for rows. So whenever the key exists, a
-drain that has not yet looked for rows is on its way, and it will see every row committed
-before the key was found taken. A row committed after the drain's last look finds the key
-cleared and publishes a new drain. Nothing is missed, and the broker carries about one task
-per drain run instead of one per webhook.
+A drain holds the key while it works and clears it *before* its final look for rows (the
+look that must come back empty for it to stop). So whenever the key exists, a drain that
+has not yet made its final look is running or on its way, and it will see every row
+committed before the key was found taken. A row committed after that final look finds the
+key cleared and publishes a new drain. Nothing is missed, and under steady traffic one drain
+keeps going with no task per webhook at all. A drain that takes a full batch clears the key
+too, so a backlog gets a second drain alongside.
 
 If the task is lost (broker restart) the key expires after KICK_TTL_SECONDS, and the beat
 sweeper drains whatever is still pending anyway.

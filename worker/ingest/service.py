@@ -22,6 +22,8 @@ log = structlog.get_logger(__name__)
 # One drain run's time budget; a longer backlog is handed to a fresh task so that the
 # worker slot is released now and then (and the task stays far below its time limit).
 DRAIN_MAX_SECONDS = 20.0
+# After a small batch, a drain waits this long for more rows before claiming again.
+DRAIN_LINGER_SECONDS = 0.02
 
 
 def publish_drain() -> None:
@@ -59,13 +61,23 @@ def _summary(stats: DrainStats) -> dict[str, Any]:
     }
 
 
-def drain_now() -> dict[str, Any]:
-    # Clear the kick before the first look for rows (see kick.py for why this order).
+def _release_kick() -> None:
     try:
         kick.clear(kick.client(get_settings().redis_url))
-    except redis.RedisError as exc:
+    except redis.RedisError as exc:  # the key expires on its own; the sweeper covers the gap
         log.warning("drain_kick_clear_failed", error=type(exc).__name__)
-    stats = drain(batch_size=get_settings().INBOX_BATCH_SIZE, max_seconds=DRAIN_MAX_SECONDS)
+
+
+def drain_now() -> dict[str, Any]:
+    # The kick stays set while this run drains (so webhooks meanwhile publish no more tasks)
+    # and is released before the run's final look for rows (see kick.py for why that order).
+    settings = get_settings()
+    stats = drain(
+        batch_size=settings.INBOX_BATCH_SIZE,
+        max_seconds=DRAIN_MAX_SECONDS,
+        release=_release_kick,
+        linger_seconds=DRAIN_LINGER_SECONDS,
+    )
     if stats.stopped_by == "time":
         request_drain()
     return _summary(stats)
