@@ -240,3 +240,34 @@ def test_inbox_cli_retry_all_and_bad_ids(clean_db: str) -> None:
     malformed = runner.invoke(cli_app, ["inbox", "show", "nope"])
     assert malformed.exit_code == 1
     assert "not an inbox id" in malformed.output
+
+
+def test_drain_releases_the_kick_before_its_final_look(clean_db: str) -> None:
+    """A row committed while the drain releases its kick is still taken by that drain's final look."""
+    to = new_station()
+    store_sms(from_=phone(), to=to)
+    late: list[str] = []
+
+    def release() -> None:
+        if not late:  # a webhook that found the kick still taken commits just before the release
+            late.append(store_sms(from_=phone(), to=to))
+
+    stats = drain(batch_size=10, max_seconds=30, release=release)
+    assert stats.processed == 2
+    assert stats.stopped_by == "empty"
+    assert inbox_row(late[0])["status"] == "processed"
+
+
+def test_full_batch_invites_a_helper_and_early_stop_releases(clean_db: str) -> None:
+    """A full batch releases the kick (a backlog gets a second drain); so does stopping on the time budget."""
+    to = new_station()
+    for _ in range(6):
+        store_sms(from_=phone(), to=to)
+    calls: list[int] = []
+    stats = drain(batch_size=3, max_seconds=30, release=lambda: calls.append(1))
+    assert stats.processed == 6
+    assert len(calls) == 3  # two full batches, then the release before the final look
+    calls.clear()
+    store_sms(from_=phone(), to=to)
+    stopped = drain(batch_size=3, max_seconds=0, release=lambda: calls.append(1))
+    assert (stopped.stopped_by, stopped.processed, len(calls)) == ("time", 0, 1)
