@@ -1,6 +1,6 @@
 """compliance: the append-only, hash-chained consent ledger, its projection, the review queue.
 
-consent_events is append-only: a trigger (migration 0003) refuses UPDATE and DELETE.
+consent_events is append-only: a trigger (migration 0001) refuses UPDATE, DELETE and TRUNCATE.
 Each event carries the hash of the previous event for the same number (prev_hash), so
 ``msgworker ledger verify`` can name the first altered or missing link.
 
