@@ -6,7 +6,8 @@ Order per POST (the shape of warehouse's SES notification view):
 2. signature against the public URL (403); nothing is stored.
 3. the raw body, encrypted, into core.webhook_inbox, idempotent on the provider's event id,
    committed. A duplicate gets the same success answer.
-4. a coalesced kick of the drain task (worker/ingest/kick.py), after the commit.
+4. a coalesced kick of the drain task (worker/ingest/kick.py), after the commit, made by the
+   process's kicker thread (worker/web/kicker.py) a few milliseconds later.
 5. the answer: empty TwiML for an inbound SMS, 200 for the rest.
 
 Never a 2xx for a webhook that was not stored, and never a 500: a database that cannot take
@@ -34,6 +35,7 @@ from worker.ingest.payloads import body_digest, sms_event_id, status_event_id
 from worker.ingest.service import request_drain
 from worker.settings import get_settings
 from worker.web import inbox_store
+from worker.web.kicker import Kicker
 from worker.web.signatures import check_twilio_request, is_json_variant, meta_signature_valid
 
 __all__ = ["EMPTY_TWIML", "routes"]
@@ -80,12 +82,16 @@ def _path(request: Request) -> str:
     return raw.decode("latin-1") if isinstance(raw, bytes | bytearray) else str(request.scope.get("path", "/"))
 
 
+_kicker = Kicker(request_drain)
+
+
 def _store_and_kick(provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str) -> bool:
     created = inbox_store.store(
         provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
     )
     # Kick even for a duplicate: if the first copy is still pending, this is its wake-up.
-    request_drain()
+    # The kick itself runs on the process's kicker thread, coalesced (worker/web/kicker.py).
+    _kicker.committed()
     return created
 
 
