@@ -15,12 +15,14 @@ location is *unknown*, and the gate holds marketing to it for review instead of 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import timezone as pn_tz
+from phonenumbers.phonenumberutil import is_number_type_geographical
 
-from compliance.phones import time_zones
 from compliance.us_states import STATE_ZONES, npa_state
 
 __all__ = ["UNKNOWN_ZONE", "RecipientLocation", "locate"]
@@ -54,9 +56,17 @@ def _number_place(e164: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[st
         num = phonenumbers.parse(e164, None)
     except NumberParseException:
         return (), (), ()
-    if not phonenumbers.is_valid_number(num) or phonenumbers.number_type(num) in _NON_GEOGRAPHIC:
+    # number_type is UNKNOWN for an invalid number (one check instead of is_valid_number + type).
+    kind = phonenumbers.number_type(num)
+    if kind == PhoneNumberType.UNKNOWN or kind in _NON_GEOGRAPHIC:
         return (), (), ()
-    zones = tuple(z for z in time_zones(e164) if z != UNKNOWN_ZONE)
+    # For a geographic type (US numbers are FIXED_LINE_OR_MOBILE) skip the second type check
+    # time_zones_for_number would make; other types (a UK mobile) get the country's zones.
+    if num.country_code is not None and is_number_type_geographical(kind, num.country_code):
+        found = pn_tz.time_zones_for_geographical_number(num)
+    else:
+        found = pn_tz.time_zones_for_number(num)
+    zones = tuple(z for z in found if z != UNKNOWN_ZONE)
     if not zones:
         return (), (), ()
     state = npa_state(e164) if num.country_code == 1 else None
@@ -64,8 +74,13 @@ def _number_place(e164: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[st
     return zones, ((state,) if state else ()), sources
 
 
+@functools.lru_cache(maxsize=65536)
 def locate(e164: str, address_state: str | None = None) -> RecipientLocation:
-    """Every zone and state the recipient could be in, from the number and the address state."""
+    """Every zone and state the recipient could be in, from the number and the address state.
+
+    Cached: a recipient is located again for every text it gets, and the answer only changes
+    with the phonenumbers data.
+    """
     zones, states, sources = _number_place(e164)
     if address_state and address_state in STATE_ZONES:
         zones = zones + STATE_ZONES[address_state]

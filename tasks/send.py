@@ -17,7 +17,7 @@ from worker.app import app
 from worker.db import session_scope
 from worker.reconcile import reconcile_due
 from worker.release import release_due, requeue_stale_queued
-from worker.sending import send_one
+from worker.sending import send_batch
 from worker.tasks_base import DbTask
 
 log = structlog.get_logger(__name__)
@@ -25,18 +25,18 @@ log = structlog.get_logger(__name__)
 
 @app.task(base=DbTask, bind=True, name="tasks.send.send_messages", transactional=False)
 def send_messages(self: DbTask, *, message_ids: list[str]) -> dict[str, int]:
+    ids = [uuid.UUID(raw) for raw in message_ids]
+    try:
+        results = send_batch(ids, task_id=self.request.id)
+    except Exception:
+        # Nothing is lost: rows still "queued" are re-published by the release tick, rows left
+        # "sending" are settled by the reconciler. Logged, not retried (no blind resend).
+        log.exception("send_batch_failed", count=len(ids))
+        return {"error": len(ids)}
     counts: dict[str, int] = {}
-    for raw in message_ids:
-        message_id = uuid.UUID(raw)
-        try:
-            status = send_one(message_id, task_id=self.request.id).status
-        except Exception:
-            # Its row stays "queued" (re-published) or "sending" (reconciled): nothing is lost.
-            log.exception("send_failed_unexpectedly", message_id=raw)
-            status = "error"
-        counts[status] = counts.get(status, 0) + 1
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
     return counts
-
 
 
 @app.task(name="tasks.send.release_due")

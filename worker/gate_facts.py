@@ -1,74 +1,112 @@
-"""Reading the send gate's facts from the database, under the per-number lock.
+"""Claiming an outbox row and reading the send gate's facts: two statements, under the number's lock.
 
-compliance.gate is pure; this module is its only reader. The caller must already hold
-``worker.locks.lock_number`` for the recipient in the current transaction: consent
-recording takes the same lock, so the consent rows read here cannot change until the
-decision commits (worker/sending.py explains why that makes the race safe).
+compliance.gate is pure; this module is its only reader. Consent recording takes the same
+per-number advisory lock (worker.locks.lock_number) before it reads or writes a number's
+consent, so the facts read here cannot change until the decision commits
+(worker/sending.py explains why that makes the race with an opt-out safe).
 
-Two queries after the lock: the consent rows that cover the send (business-wide and the
-station's), and one row of scalars (undeliverable code, earlier confirmation, marketing
-count in the last 24 h, relationship, the customer's address). Each sub-query is an
-indexed lookup, so a decision costs a few hundred microseconds of database time.
+Three statements for a whole batch of rows, because the decision is on every send's
+critical path:
+
+1. ``sendable_indexes``: which of the rows are still sendable, and their numbers' blind
+   indexes. It also switches this transaction to generic plans: re-planning the facts
+   query each time cost more than running it.
+2. ``worker.locks.lock_numbers``: every number's lock, in ascending key order (the order
+   bulk consent imports use), before any outbox row is locked. Consent recording takes a
+   number's lock and then cancels that number's unsent rows, so locking a row first would
+   deadlock with it.
+3. ``claim_with_facts``: locks the rows (``FOR UPDATE SKIP LOCKED``) and, in the same
+   statement, reads each row's sender, whether an earlier attempt may have reached Twilio,
+   the undeliverable code, an earlier confirmation, the marketing count in the last 24 h,
+   the relationship (booking or inbound message), the customer's address, and the consent
+   rows covering the send (business-wide and the station's). It runs after the locks in a
+   statement of its own: a READ COMMITTED statement reads the snapshot taken when it starts,
+   so reads inside the locking statement could miss an opt-out committed while it waited.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+import structlog
+from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
+from compliance.consent_rules import ConsentSnapshot
 from compliance.gate import GatePolicy, SendFacts, SendPurpose
 from compliance.recipient import locate
 from compliance.us_states import state_from_address
 from worker import pii
-from worker.consent.state import covering_rows
+from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.settings import Settings, get_settings
 
-__all__ = ["FactsRequest", "gate_policy", "load_facts"]
+__all__ = ["SENDABLE", "ClaimedRow", "claim_with_facts", "gate_policy", "sendable_indexes"]
 
-# Rows that count as "went (or may have gone) out": for the frequency cap and for the
-# one-confirmation rule. "unknown" counts: it may have been accepted.
-_SCALARS = text(
-    """
-    SELECT
-      (SELECT u.error_code FROM compliance.undeliverable_numbers u WHERE u.phone_index = :idx) AS undeliverable,
-      CASE WHEN CAST(:reply_to AS uuid) IS NULL THEN false ELSE EXISTS (
+log = structlog.get_logger(__name__)
+
+SENDABLE = "(o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.not_before <= now()))"
+
+_SENDABLE_INDEXES = text(
+    "SELECT o.id, o.to_index, set_config('plan_cache_mode', 'force_generic_plan', true) "  # noqa: S608
+    f"FROM core.outbound_messages o WHERE o.id = ANY(CAST(:ids AS uuid[])) AND {SENDABLE}"
+)
+
+_STATE_COLUMNS = ", ".join(f"cs.{name}" for name in SNAPSHOT_FIELDS)
+
+# Rows that count as "went (or may have gone) out", for the frequency cap and the
+# one-confirmation rule, include "unknown": it may have been accepted.
+_CLAIM_WITH_FACTS = text(
+    f"""
+    WITH c AS (
+      SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id,
+             o.in_reply_to_event_id, o.attempts, o.channel, o.sender_id
+      FROM core.outbound_messages o
+      WHERE o.id = ANY(CAST(:ids AS uuid[])) AND {SENDABLE}
+      FOR UPDATE OF o SKIP LOCKED)
+    SELECT c.*, s.address AS sender_address, s.messaging_service_sid, s.rate_per_second,
+      s.is_active AS sender_active,
+      EXISTS (SELECT 1 FROM core.send_attempts a WHERE a.outbound_id = c.id
+              AND (a.outcome IS NULL OR a.outcome IN ('accepted', 'timeout'))) AS maybe_sent,
+      (SELECT u.error_code FROM compliance.undeliverable_numbers u WHERE u.phone_index = c.to_index) AS undeliverable,
+      CASE WHEN c.in_reply_to_event_id IS NULL THEN false ELSE EXISTS (
         SELECT 1 FROM core.outbound_messages o
-        WHERE o.in_reply_to_event_id = CAST(:reply_to AS uuid) AND o.id <> :id AND o.purpose = 'compliance'
+        WHERE o.in_reply_to_event_id = c.in_reply_to_event_id AND o.id <> c.id AND o.purpose = 'compliance'
           AND o.status IN ('sending', 'sent', 'delivered', 'undelivered', 'unknown')) END AS confirmation_sent,
-      CASE WHEN :need_cap THEN (
+      CASE WHEN c.purpose = 'marketing' THEN (
         SELECT count(*) FROM core.outbound_messages o
-        WHERE o.to_index = :idx AND o.purpose = 'marketing' AND o.id <> :id
+        WHERE o.to_index = c.to_index AND o.purpose = 'marketing' AND o.id <> c.id
           AND o.status IN ('sending', 'sent', 'delivered', 'undelivered', 'unknown')
           AND o.decided_at > CAST(:since AS timestamptz)) ELSE 0 END AS marketing_24h,
-      CASE WHEN :need_relationship THEN EXISTS (
-        SELECT 1 FROM core.customers c
-        WHERE c.station_id = :station AND c.phone_index = :idx AND c.deleted_at IS NULL
-          AND (EXISTS (SELECT 1 FROM core.bookings b WHERE b.customer_id = c.id AND b.deleted_at IS NULL)
+      CASE WHEN c.purpose = 'transactional' THEN EXISTS (
+        SELECT 1 FROM core.customers cu
+        WHERE cu.station_id = c.station_id AND cu.phone_index = c.to_index AND cu.deleted_at IS NULL
+          AND (EXISTS (SELECT 1 FROM core.bookings b WHERE b.customer_id = cu.id AND b.deleted_at IS NULL)
                OR EXISTS (SELECT 1 FROM core.message_threads t JOIN core.messages m ON m.thread_id = t.id
-                          WHERE t.customer_id = c.id AND m.direction = 'inbound'))) ELSE true END AS relationship,
-      (SELECT c.address_encrypted FROM core.customers c
-        WHERE c.station_id = :station AND c.phone_index = :idx AND c.deleted_at IS NULL
-          AND c.address_encrypted IS NOT NULL
-        ORDER BY c.created_at LIMIT 1) AS address
-    """
+                          WHERE t.customer_id = cu.id AND m.direction = 'inbound'))) ELSE true END AS relationship,
+      (SELECT cu.address_encrypted FROM core.customers cu
+        WHERE cu.station_id = c.station_id AND cu.phone_index = c.to_index AND cu.deleted_at IS NULL
+          AND cu.address_encrypted IS NOT NULL
+        ORDER BY cu.created_at LIMIT 1) AS address,
+      cs.id IS NOT NULL AS has_state, cs.station_id AS state_station_id, {_STATE_COLUMNS}
+    FROM c
+    LEFT JOIN identity.station_senders s ON s.id = c.sender_id
+    LEFT JOIN compliance.consent_state cs
+      ON cs.phone_index = c.to_index AND (cs.station_id IS NULL OR cs.station_id = c.station_id)
+    """  # noqa: S608 - column names from the model, values bound
 )
 
 
 @dataclass(frozen=True, slots=True)
-class FactsRequest:
-    """The outbox row's fields the facts depend on."""
+class ClaimedRow:
+    """The locked outbox row, its sender, and the facts for the gate."""
 
-    id: uuid.UUID
-    station_id: uuid.UUID
-    to_index: bytes
-    to_encrypted: str
-    purpose: str
-    campaign_id: uuid.UUID | None
-    in_reply_to_event_id: uuid.UUID | None
+    row: RowMapping
+    facts: SendFacts
+    e164: str
+    maybe_sent: bool
 
 
 def gate_policy(settings: Settings | None = None) -> GatePolicy:
@@ -80,34 +118,58 @@ def gate_policy(settings: Settings | None = None) -> GatePolicy:
     )
 
 
-def load_facts(session: Session, req: FactsRequest, *, now: datetime) -> tuple[SendFacts, str]:
-    """(facts, recipient E.164). The caller holds lock_number(req.to_index)."""
-    purpose = SendPurpose(req.purpose)
-    business, station = covering_rows(session, req.to_index, req.station_id)
-    row = session.execute(
-        _SCALARS,
-        {
-            "idx": req.to_index,
-            "id": req.id,
-            "station": req.station_id,
-            "reply_to": req.in_reply_to_event_id,
-            "need_cap": purpose is SendPurpose.MARKETING,
-            "since": now - timedelta(hours=24),
-            "need_relationship": purpose is SendPurpose.TRANSACTIONAL,
-        },
-    ).one()
-    e164 = pii.decrypt(req.to_encrypted, kind="phone")
-    address = pii.decrypt(row.address, kind="address") if row.address else None
+def sendable_indexes(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+    """Statement 1: {row id: recipient blind index} for the rows still sendable (no locks taken)."""
+    return {r.id: bytes(r.to_index) for r in session.execute(_SENDABLE_INDEXES, {"ids": list(ids)})}
+
+
+def _address(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        return pii.decrypt(token, kind="address")
+    except pii.PiiError:
+        # An unreadable address must not stop sends; the number's own zones still apply.
+        log.warning("gate_address_unreadable")
+        return None
+
+
+def claim_with_facts(
+    session: Session, ids: Sequence[uuid.UUID], *, now: datetime
+) -> dict[uuid.UUID, ClaimedRow]:
+    """Statement 3 (after the numbers' locks): the rows claimed now, with their facts.
+
+    Rows claimed by another transaction or no longer sendable are missing from the answer.
+    """
+    grouped: dict[uuid.UUID, list[RowMapping]] = {}
+    for r in session.execute(
+        _CLAIM_WITH_FACTS, {"ids": list(ids), "since": now - timedelta(hours=24)}
+    ).mappings():
+        grouped.setdefault(r["id"], []).append(r)
+    return {message_id: _facts(rows) for message_id, rows in grouped.items()}
+
+
+def _facts(rows: list[RowMapping]) -> ClaimedRow:
+    row = rows[0]
+    business: ConsentSnapshot | None = None
+    station: ConsentSnapshot | None = None
+    for r in rows:
+        if r["has_state"]:
+            if r["state_station_id"] is None:
+                business = snapshot_of(r)
+            else:
+                station = snapshot_of(r)
+    e164 = pii.decrypt(row["to_encrypted"], kind="phone")
     facts = SendFacts(
-        purpose=purpose,
-        location=locate(e164, state_from_address(address)),
-        is_campaign=req.campaign_id is not None,
-        in_reply_to_event_id=req.in_reply_to_event_id,
+        purpose=SendPurpose(row["purpose"]),
+        location=locate(e164, state_from_address(_address(row["address"]))),
+        is_campaign=row["campaign_id"] is not None,
+        in_reply_to_event_id=row["in_reply_to_event_id"],
         business=business,
         station=station,
-        confirmation_already_sent=bool(row.confirmation_sent),
-        has_relationship=bool(row.relationship),
-        marketing_sent_last_24h=int(row.marketing_24h),
-        undeliverable_code=row.undeliverable,
+        confirmation_already_sent=bool(row["confirmation_sent"]),
+        has_relationship=bool(row["relationship"]),
+        marketing_sent_last_24h=int(row["marketing_24h"]),
+        undeliverable_code=row["undeliverable"],
     )
-    return facts, e164
+    return ClaimedRow(row=row, facts=facts, e164=e164, maybe_sent=bool(row["maybe_sent"]))

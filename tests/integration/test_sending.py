@@ -33,7 +33,7 @@ from worker.models import (
 from worker.outbox import enqueue
 from worker.reconcile import reconcile_due
 from worker.release import release_due
-from worker.sending import decide, send_one
+from worker.sending import decide, send_batch, send_one
 from worker.settings import Settings, get_settings
 from worker.twilio_client import make_client, send_sms
 
@@ -523,3 +523,28 @@ def test_paced_release_caps_rows_per_sender(fake: FakeTwilio) -> None:
     with rolled_back() as s:
         released = release_due(s, settings=settings_with(OUTBOUND_RATE_LIMIT_ENABLED=True))
     assert len(released) == 2
+
+
+def test_a_batch_decides_each_row_on_its_own_and_sends_the_allowed_in_parallel(fake: FakeTwilio) -> None:
+    """A batch of allowed, blocked, deferred, two-to-one-number and settled rows: one result each, in order."""
+    station_id, _ = setup_station()
+    a, b = customer_with_booking(station_id), customer_with_booking(station_id)
+    add_consent(None, b)
+    allowed_1 = put(station_id, a)
+    allowed_2 = put(station_id, a)  # same number: its lock is taken once, both go out
+    blocked = put(station_id, a, purpose="marketing")  # no written consent for a
+    deferred = put(station_id, b, purpose="marketing")
+    settled = put(station_id, b)
+    with session_scope() as s:
+        s.execute(text("UPDATE core.outbound_messages SET status = 'cancelled' WHERE id = :id"), {"id": settled})
+    late = datetime.now(LA).replace(hour=23, minute=0, second=0, microsecond=0)
+    ids = [allowed_1, blocked, settled, deferred, allowed_2]
+
+    results = send_batch(ids, task_id="batch-1", now=late, settings=settings_with())
+
+    assert [r.message_id for r in results] == ids
+    assert [r.status for r in results] == ["sent", "blocked", "skipped", "deferred", "sent"]
+    assert len(fake.sent_to(a)) == 2
+    assert fake.sent_to(b) == []
+    snapshots = {row(i).gate_basis["snapshot"] for i in (allowed_1, blocked, deferred, allowed_2)}  # type: ignore[index]
+    assert len(snapshots) == 1  # one decision statement for the batch
