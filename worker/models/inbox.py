@@ -54,6 +54,8 @@ class WebhookInbox(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When an ingest run last claimed the row: a 30 s lease that keeps other runs off it
+    # (worker/ingest/drain.py); attempts is counted at the same moment.
     enqueued_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
 
