@@ -2,7 +2,10 @@
 
 A task published inside a transaction that later rolls back would act on rows that do not
 exist (or, worse, on a decision that was never recorded). So callers register the task on
-the session; an ``after_commit`` listener publishes it, and a rollback discards it.
+the session; an ``after_commit`` listener publishes it, and a rollback discards it. A task
+registered inside a savepoint (``begin_nested``, as the batched ingest does per row) is
+remembered with that savepoint and discarded if the savepoint rolls back, even when the
+outer transaction later commits.
 
 Publishing can still fail after commit (broker down). That is logged, not raised: the
 committed row is the source of truth and a beat sweeper re-enqueues what was never
@@ -25,12 +28,21 @@ log = structlog.get_logger(__name__)
 
 
 def enqueue_after_commit(session: Session, task_name: str, /, *, countdown: float | None = None, **kwargs: Any) -> None:
-    """Publish ``task_name(**kwargs)`` once this session's transaction commits."""
-    session.info.setdefault(_KEY, []).append((task_name, kwargs, countdown))
+    """Publish ``task_name(**kwargs)`` once this session's outermost transaction commits."""
+    owner = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_KEY, []).append((owner, task_name, kwargs, countdown))
 
 
 def pending_tasks(session: Session) -> list[tuple[str, dict[str, Any], float | None]]:
-    return list(session.info.get(_KEY, []))
+    return [(name, kwargs, countdown) for _, name, kwargs, countdown in session.info.get(_KEY, [])]
+
+
+def _within(owner: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while owner is not None:
+        if owner is ended:
+            return True
+        owner = owner.parent
+    return False
 
 
 def _celery_app() -> Celery:
@@ -45,7 +57,7 @@ def _publish(session: Session) -> None:
     if not queued:
         return
     app = _celery_app()
-    for task_name, kwargs, countdown in queued:
+    for _, task_name, kwargs, countdown in queued:
         try:
             app.send_task(task_name, kwargs=kwargs, countdown=countdown)
         except Exception as exc:  # noqa: BLE001 - the broker can fail in many ways
@@ -62,3 +74,8 @@ def _publish(session: Session) -> None:
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_KEY, None)
+        return
+    queued = session.info.get(_KEY)
+    if queued:
+        # A savepoint rolled back: forget what was registered inside it (or deeper).
+        session.info[_KEY] = [q for q in queued if not _within(q[0], previous_transaction)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -40,3 +41,19 @@ def test_committed_transaction_publishes_once(clean_redis: redis.Redis) -> None:
         enqueue_after_commit(session, "tasks.maintenance.ping", token="committed")
         assert _task_names(clean_redis) == []  # not before commit
     assert _task_names(clean_redis) == ["tasks.maintenance.ping"]
+
+
+def test_rolled_back_savepoint_discards_its_tasks(clean_redis: redis.Redis) -> None:
+    """A task registered in a savepoint that rolls back is not published when the outer commit succeeds."""
+    with session_scope() as session:
+        enqueue_after_commit(session, "tasks.maintenance.ping", token="outer")
+        try:
+            with session.begin_nested():
+                enqueue_after_commit(session, "tasks.maintenance.ping", token="in-failed-savepoint")
+                raise ValueError("row failed")
+        except ValueError:
+            pass
+        with session.begin_nested():
+            enqueue_after_commit(session, "tasks.maintenance.ping", token="in-released-savepoint")
+    tokens = [json.loads(base64.b64decode(str(m["body"])))[1]["token"] for m in _queued(clean_redis)]
+    assert sorted(tokens) == ["in-released-savepoint", "outer"]
