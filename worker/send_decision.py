@@ -24,8 +24,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
 from compliance.gate import Outcome, SendDecision, SendFacts, evaluate_send
-from worker.gate_facts import claim_with_facts, gate_policy, sendable_indexes
-from worker.locks import lock_numbers
+from worker.gate_facts import claim_with_facts, gate_policy, lock_sendable
 from worker.rate_limit import bucket
 from worker.settings import Settings
 
@@ -108,11 +107,10 @@ def read_decisions(
 
     Locks (numbers, then rows) are held until the caller's commit.
     """
-    indexes = sendable_indexes(session, ids)
+    indexes = lock_sendable(session, ids)
     results = {i: SendResult(i, "skipped", "not_sendable") for i in ids if i not in indexes}
     if not indexes:
         return results, {}
-    lock_numbers(session, sorted(set(indexes.values())))
     claimed_rows = claim_with_facts(session, list(indexes), now=now)
     policy = gate_policy(settings)
     decided: dict[uuid.UUID, Claimed] = {}
