@@ -8,6 +8,7 @@ structlog and libraries that format numbers into their messages.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -69,8 +70,16 @@ def _mask_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     return event_dict
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
-    """Route structlog and stdlib logging through one masked pipeline to stderr."""
+def configure_logging(level: str = "INFO", fmt: str = "console", *, cache: bool | None = None) -> None:
+    """Route structlog and stdlib logging through one masked pipeline to stderr.
+
+    Loggers cache their processor chain on first use (fast), except under APP_ENV=test
+    (``cache=None`` decides from the environment): a cached module logger would keep the
+    pipeline it first saw, and ``structlog.testing.capture_logs`` in a later test in the
+    same process would silently capture nothing.
+    """
+    if cache is None:
+        cache = os.environ.get("APP_ENV") != "test"
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -86,7 +95,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
