@@ -10,6 +10,7 @@ source scripts/lib.sh
 ensure_venv "[test]"
 ensure_postgres
 ensure_redis
+ensure_wordlists
 
 status=0
 echo "== ruff check ." >&2
