@@ -34,9 +34,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-def cancel_after_opt_out(
-    session: Session, phone_index: bytes, *, keep_ids: frozenset[uuid.UUID] = frozenset()
-) -> int:
+def cancel_after_opt_out(session: Session, phone_index: bytes, *, keep_ids: frozenset[uuid.UUID] = frozenset()) -> int:
     """Cancel the number's unsent rows, except the confirmation(s) of opt-outs in force.
 
     A repeated STOP arriving before the first confirmation went out must not cancel that
@@ -133,20 +131,17 @@ def queue_opt_in_confirmation(
     customer_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
-    result = enqueue(
+    return _queue_keyword_reply(
         session,
-        station_id=station.id,
-        to=phone_e164,
+        station=station,
+        phone_e164=phone_e164,
+        event_id=event_id,
         body=opt_in_confirmation(station.brand_name),
-        purpose="compliance",
         idempotency_key=f"consent-start:{provider_message_id}",
-        in_reply_to_event_id=event_id,
+        log_event="opt_in_confirmation_queued",
         customer_id=customer_id,
         thread_id=thread_id,
-        created_by="system:consent",
     )
-    log.info("opt_in_confirmation_queued", outbound_id=str(result.message.id), event_id=str(event_id))
-    return result.message
 
 
 def queue_help_reply(
@@ -159,17 +154,44 @@ def queue_help_reply(
     customer_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
+    return _queue_keyword_reply(
+        session,
+        station=station,
+        phone_e164=phone_e164,
+        event_id=event_id,
+        body=help_reply(station.brand_name, station.contact, station.help_text),
+        idempotency_key=f"consent-help:{provider_message_id}",
+        log_event="help_reply_queued",
+        customer_id=customer_id,
+        thread_id=thread_id,
+    )
+
+
+def _queue_keyword_reply(
+    session: Session,
+    *,
+    station: Station,
+    phone_e164: str,
+    event_id: uuid.UUID,
+    body: str,
+    idempotency_key: str,
+    log_event: str,
+    customer_id: uuid.UUID | None,
+    thread_id: uuid.UUID | None,
+) -> OutboundMessage:
+    # START and HELP replies: keyed by the inbound message, so a redelivered webhook
+    # queues nothing new.
     result = enqueue(
         session,
         station_id=station.id,
         to=phone_e164,
-        body=help_reply(station.brand_name, station.contact, station.help_text),
+        body=body,
         purpose="compliance",
-        idempotency_key=f"consent-help:{provider_message_id}",
+        idempotency_key=idempotency_key,
         in_reply_to_event_id=event_id,
         customer_id=customer_id,
         thread_id=thread_id,
         created_by="system:consent",
     )
-    log.info("help_reply_queued", outbound_id=str(result.message.id), event_id=str(event_id))
+    log.info(log_event, outbound_id=str(result.message.id), event_id=str(event_id))
     return result.message
