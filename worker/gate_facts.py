@@ -1,14 +1,17 @@
-"""Claiming an outbox row and reading the send gate's facts: two statements, under the number's lock.
+"""Claiming an outbox row and reading the send gate's facts: two statements, one round trip.
 
 compliance.gate is pure; this module is its only reader. Consent recording takes the same
 per-number advisory lock (worker.locks.lock_number) before it reads or writes a number's
 consent, so the facts read here cannot change until the decision commits
 (worker/sending.py explains why that makes the race with an opt-out safe).
 
-Two statements for a whole batch of rows, because the decision is on every send's critical
-path (a round trip costs ~0.5 ms on a busy two-core host):
+Two statements for a whole batch of rows, sent together in one psycopg pipeline on the
+session's own connection (``read_sendable``), because the decision is on every send's critical
+path: SQLAlchemy's per-statement work and a second round trip were most of its cost
+(bench/RESULTS.md). The server still runs them one after the other, each with its own
+snapshot, which is what the lock-then-read order below needs:
 
-1. ``lock_sendable``: which of the rows are still sendable, and every one of their numbers'
+1. The lock statement: which of the rows are still sendable, and every one of their numbers'
    advisory locks, taken in ascending key order (the order ``worker.locks.lock_numbers``
    and bulk consent imports use) before any outbox row is locked. Consent recording takes a
    number's lock and then cancels that number's unsent rows, so locking a row first would
@@ -16,24 +19,31 @@ path (a round trip costs ~0.5 ms on a busy two-core host):
    blind index's first four bytes, big-endian, signed); tests/integration/test_gate_lock_key.py
    holds one and checks the other is busy. The statement also switches this transaction to
    generic plans: re-planning the facts query each time cost more than running it.
-2. ``claim_with_facts``: locks the rows (``FOR UPDATE SKIP LOCKED``) and, in the same
+2. The claim statement: locks the rows (``FOR UPDATE SKIP LOCKED``) and, in the same
    statement, reads each row's sender, whether an earlier attempt may have reached Twilio,
    the undeliverable code, an earlier confirmation, the marketing count in the last 24 h,
    the relationship (booking or inbound message), the customer's address, and the consent
    rows covering the send (business-wide and the station's). It runs after the locks in a
    statement of its own: a READ COMMITTED statement reads the snapshot taken when it starts,
    so reads inside the locking statement could miss an opt-out committed while it waited.
+
+Because the claim is sent before the lock statement's answer is back, it filters on the same
+"sendable" condition itself, and ``read_sendable`` keeps only rows the lock statement named:
+a row that became sendable between the two statements was claimed without its number's lock,
+so it is left alone (its row lock ends with the transaction; nothing is written to it).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import psycopg
 import structlog
-from sqlalchemy import RowMapping, text
+from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from compliance.consent_rules import ConsentSnapshot
@@ -45,7 +55,7 @@ from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.locks import LockNamespace
 from worker.settings import Settings, get_settings
 
-__all__ = ["LOCK_KEY_SQL", "SENDABLE", "ClaimedRow", "claim_with_facts", "gate_policy", "lock_sendable"]
+__all__ = ["LOCK_KEY_SQL", "SENDABLE", "ClaimedRow", "gate_policy", "read_sendable"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,11 +64,11 @@ SENDABLE = "(o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.n
 # worker.locks._key in SQL: the first four bytes of the blind index as a signed big-endian int.
 LOCK_KEY_SQL = "(('x' || encode(substring(o.to_index from 1 for 4), 'hex'))::bit(32))::int"
 
-_LOCK_SENDABLE = text(
+_LOCK_SENDABLE = (
     f"""
     WITH rows AS (
       SELECT o.id, o.to_index, {LOCK_KEY_SQL} AS k FROM core.outbound_messages o
-      WHERE o.id = ANY(CAST(:ids AS uuid[])) AND {SENDABLE}),
+      WHERE o.id = ANY(CAST(%(ids)s AS uuid[])) AND {SENDABLE}),
     locked AS (
       SELECT count(pg_advisory_xact_lock({int(LockNamespace.PHONE)}, k)) AS n
       FROM (SELECT DISTINCT k FROM rows ORDER BY k) AS ordered)
@@ -71,13 +81,13 @@ _STATE_COLUMNS = ", ".join(f"cs.{name}" for name in SNAPSHOT_FIELDS)
 
 # Rows that count as "went (or may have gone) out", for the frequency cap and the
 # one-confirmation rule, include "unknown": it may have been accepted.
-_CLAIM_WITH_FACTS = text(
+_CLAIM_WITH_FACTS = (
     f"""
     WITH c AS (
       SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id,
              o.in_reply_to_event_id, o.attempts, o.channel, o.sender_id
       FROM core.outbound_messages o
-      WHERE o.id = ANY(CAST(:ids AS uuid[])) AND {SENDABLE}
+      WHERE o.id = ANY(CAST(%(ids)s AS uuid[])) AND {SENDABLE}
       FOR UPDATE OF o SKIP LOCKED)
     SELECT c.*, s.address AS sender_address, s.messaging_service_sid, s.rate_per_second,
       s.is_active AS sender_active,
@@ -92,7 +102,7 @@ _CLAIM_WITH_FACTS = text(
         SELECT count(*) FROM core.outbound_messages o
         WHERE o.to_index = c.to_index AND o.purpose = 'marketing' AND o.id <> c.id
           AND o.status IN ('sending', 'sent', 'delivered', 'undelivered', 'unknown')
-          AND o.decided_at > CAST(:since AS timestamptz)) ELSE 0 END AS marketing_24h,
+          AND o.decided_at > CAST(%(since)s AS timestamptz)) ELSE 0 END AS marketing_24h,
       CASE WHEN c.purpose = 'transactional' THEN EXISTS (
         SELECT 1 FROM core.customers cu
         WHERE cu.station_id = c.station_id AND cu.phone_index = c.to_index AND cu.deleted_at IS NULL
@@ -116,7 +126,7 @@ _CLAIM_WITH_FACTS = text(
 class ClaimedRow:
     """The locked outbox row, its sender, and the facts for the gate."""
 
-    row: RowMapping
+    row: Mapping[str, Any]
     facts: SendFacts
     e164: str
     maybe_sent: bool
@@ -131,9 +141,35 @@ def gate_policy(settings: Settings | None = None) -> GatePolicy:
     )
 
 
-def lock_sendable(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-    """Statement 1: {row id: recipient blind index} for the rows still sendable, their numbers now locked."""
-    return {r.id: bytes(r.to_index) for r in session.execute(_LOCK_SENDABLE, {"ids": list(ids)})}
+def _driver(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's current transaction (begun if need be)."""
+    conn = session.connection().connection.driver_connection
+    if not isinstance(conn, psycopg.Connection):  # pragma: no cover - the engine is psycopg 3
+        raise TypeError(f"the send path needs psycopg 3, not {type(conn).__name__}")
+    return conn
+
+
+def read_sendable(
+    session: Session, ids: Sequence[uuid.UUID], *, now: datetime
+) -> tuple[dict[uuid.UUID, bytes], dict[uuid.UUID, ClaimedRow]]:
+    """Both statements in one round trip: ({row id: blind index} of the rows still sendable, their
+    numbers now locked; {row id: the claimed row with its facts}).
+
+    A row in the first and not the second is claimed by another transaction (or was settled
+    while the lock waited). Locks last until the caller's commit.
+    """
+    conn = _driver(session)
+    params = {"ids": list(ids), "since": now - timedelta(hours=24)}
+    with conn.cursor() as locks, conn.cursor(row_factory=dict_row) as claims:
+        with conn.pipeline():
+            locks.execute(_LOCK_SENDABLE, params, prepare=True)
+            claims.execute(_CLAIM_WITH_FACTS, params, prepare=True)
+        indexes = {row[0]: bytes(row[1]) for row in locks.fetchall()}
+        grouped: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for r in claims.fetchall():
+            if r["id"] in indexes:  # claimed under its number's lock (see the module docstring)
+                grouped.setdefault(r["id"], []).append(r)
+    return indexes, {message_id: _facts(rows) for message_id, rows in grouped.items()}
 
 
 def _address(token: str | None) -> str | None:
@@ -147,22 +183,7 @@ def _address(token: str | None) -> str | None:
         return None
 
 
-def claim_with_facts(
-    session: Session, ids: Sequence[uuid.UUID], *, now: datetime
-) -> dict[uuid.UUID, ClaimedRow]:
-    """Statement 2 (after lock_sendable): the rows claimed now, with their facts.
-
-    Rows claimed by another transaction or no longer sendable are missing from the answer.
-    """
-    grouped: dict[uuid.UUID, list[RowMapping]] = {}
-    for r in session.execute(
-        _CLAIM_WITH_FACTS, {"ids": list(ids), "since": now - timedelta(hours=24)}
-    ).mappings():
-        grouped.setdefault(r["id"], []).append(r)
-    return {message_id: _facts(rows) for message_id, rows in grouped.items()}
-
-
-def _facts(rows: list[RowMapping]) -> ClaimedRow:
+def _facts(rows: list[dict[str, Any]]) -> ClaimedRow:
     row = rows[0]
     business: ConsentSnapshot | None = None
     station: ConsentSnapshot | None = None

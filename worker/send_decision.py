@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from compliance.gate import Outcome, SendDecision, SendFacts, evaluate_send
-from worker.gate_facts import claim_with_facts, gate_policy, lock_sendable
+from worker.gate_facts import gate_policy, read_sendable
 from worker.rate_limit import bucket
 from worker.settings import Settings
 
@@ -84,7 +84,7 @@ class Prepared:
 class Claimed:
     """A row claimed under its number's lock, with the facts read and the gate's decision."""
 
-    row: RowMapping
+    row: Mapping[str, Any]
     facts: SendFacts
     e164: str
     decision: SendDecision
@@ -107,11 +107,8 @@ def read_decisions(
 
     Locks (numbers, then rows) are held until the caller's commit.
     """
-    indexes = lock_sendable(session, ids)
+    indexes, claimed_rows = read_sendable(session, ids, now=now)
     results = {i: SendResult(i, "skipped", "not_sendable") for i in ids if i not in indexes}
-    if not indexes:
-        return results, {}
-    claimed_rows = claim_with_facts(session, list(indexes), now=now)
     policy = gate_policy(settings)
     decided: dict[uuid.UUID, Claimed] = {}
     for message_id in indexes:

@@ -1,0 +1,124 @@
+"""The gate's lock and claim statements, pipelined in one round trip, keep their order's guarantees.
+
+worker.gate_facts.read_sendable sends the number-lock statement and the claim-with-facts
+statement together. These tests hold a number's lock in another transaction so that the
+decision waits between the two statements, change the database while it waits, and check
+that the decision (a) sees what committed while it waited, and (b) leaves alone a row that
+became sendable only while it waited (its number was never locked).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.factories import phone
+from tests.integration.test_sending import customer_with_booking, put, row, settings_with, setup_station
+from worker import pii
+from worker.consent.ledger import record_event
+from worker.db import get_sessionmaker, session_scope
+from worker.locks import lock_number
+from worker.send_decision import SendResult, decide_batch
+
+pytestmark = pytest.mark.usefixtures("clean_db", "clean_redis")
+
+
+def _wait_for_advisory_waiter(timeout: float = 10.0) -> None:
+    """Until some backend of this database is waiting on an advisory lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as s:
+            waiting = s.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the decision never waited on the number's lock")
+
+
+def _decide_in_thread(ids: list[uuid.UUID]) -> tuple[threading.Thread, Callable[[], list[SendResult]]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with session_scope() as s:
+                results, prepared = decide_batch(
+                    s, ids, task_id=None, now=datetime.now(UTC), settings=settings_with()
+                )
+            # An allowed row comes back as a send to make; report it as its new status.
+            out["results"] = results + [SendResult(p.message_id, "sending") for p in prepared]
+        except BaseException as exc:  # re-raised in the test's thread by results()
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def results() -> list[SendResult]:
+        thread.join(30)
+        assert not thread.is_alive(), "the decision did not finish"
+        if "error" in out:
+            raise out["error"]
+        return list(out["results"])
+
+    return thread, results
+
+
+def test_an_opt_out_committed_while_the_decision_waits_is_seen() -> None:
+    """The claim's facts are read after the lock is granted, in a later snapshot: the opt-out blocks."""
+    station_id, _ = setup_station()
+    to = customer_with_booking(station_id)
+    mid = put(station_id, to)
+    holder = get_sessionmaker()()
+    try:
+        holder.begin()
+        record_event(
+            holder, phone_e164=to, kind="opt_out", purpose="all", source="staff",
+            evidence={"by": "test"}, occurred_at=datetime.now(UTC),
+        )  # fmt: skip
+        _, results = _decide_in_thread([mid])
+        _wait_for_advisory_waiter()
+        holder.commit()
+    finally:
+        holder.close()
+    [result] = results()
+    assert (result.status, result.reason) == ("blocked", "opted_out")
+    assert row(mid).gate_reason == "opted_out"
+
+
+def test_a_row_that_became_sendable_while_the_lock_waited_is_left_alone() -> None:
+    """Row B was not sendable when the lock statement chose its numbers, so B's number was never
+    locked; B turns sendable before the claim runs. The claim sees B, but the decision must not."""
+    station_id, _ = setup_station()
+    to_a = customer_with_booking(station_id)
+    to_b = customer_with_booking(station_id, phone())
+    row_a, row_b = put(station_id, to_a), put(station_id, to_b)
+    with session_scope() as s:
+        s.execute(text("UPDATE core.outbound_messages SET status = 'sending' WHERE id = :id"), {"id": row_b})
+    holder = get_sessionmaker()()
+    try:
+        holder.begin()
+        lock_number(holder, pii.blind_index(to_a, kind="phone"))
+        _, results = _decide_in_thread([row_a, row_b])
+        _wait_for_advisory_waiter()
+        # While the decision waits for A's number: B becomes due again (e.g. put back by a retry).
+        with session_scope() as s:
+            s.execute(text("UPDATE core.outbound_messages SET status = 'pending' WHERE id = :id"), {"id": row_b})
+        holder.commit()
+    finally:
+        holder.close()
+    by_id = {r.message_id: r for r in results()}
+    assert by_id[row_a].status == "sending"  # decided (allowed) under its lock
+    assert (by_id[row_b].status, by_id[row_b].reason) == ("skipped", "not_sendable")
+    after = row(row_b)
+    assert (after.status, after.gate_decision, after.decided_at) == ("pending", None, None)
