@@ -159,7 +159,7 @@ def _measure_raw(dsn: str, indexes: list[bytes], stations: list[uuid.UUID], look
     rng = random.Random(42)
     samples: list[float] = []
     with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn:
-        sql = COVERING_SQL.replace(":phone_index", "%(phone_index)s").replace(":station_id", "%(station_id)s")
+        sql = COVERING_SQL
         for n in range(lookups + 200):
             params = {"phone_index": indexes[rng.randrange(len(indexes))],
                       "station_id": stations[rng.randrange(len(stations))]}

@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.settings import get_settings
 
-__all__ = ["engine", "get_sessionmaker", "reset_engine", "session_scope"]
+__all__ = ["driver_connection", "engine", "get_sessionmaker", "reset_engine", "session_scope"]
 
 
 _engines: dict[str, Engine] = {}
@@ -62,3 +64,17 @@ def session_scope() -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+def driver_connection(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's transaction (begun if need be), flushed first.
+
+    For the few statements on a hot path (the send gate's reads, the consent lookup) where
+    SQLAlchemy's per-execution work costs more than the query: they run in the session's
+    own transaction, with psycopg's prepared statements and pipelining.
+    """
+    session.flush()  # pending ORM changes must be visible to the raw statements
+    conn = session.connection().connection.driver_connection
+    if not isinstance(conn, psycopg.Connection):  # pragma: no cover - the engine is psycopg 3
+        raise TypeError(f"expected a psycopg 3 connection, not {type(conn).__name__}")
+    return conn

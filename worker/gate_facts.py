@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 import structlog
 from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
@@ -52,6 +51,7 @@ from compliance.recipient import locate
 from compliance.us_states import state_from_address
 from worker import pii
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
+from worker.db import driver_connection
 from worker.locks import LockNamespace
 from worker.settings import Settings, get_settings
 
@@ -141,14 +141,6 @@ def gate_policy(settings: Settings | None = None) -> GatePolicy:
     )
 
 
-def _driver(session: Session) -> psycopg.Connection[Any]:
-    """The psycopg connection under the session's current transaction (begun if need be)."""
-    conn = session.connection().connection.driver_connection
-    if not isinstance(conn, psycopg.Connection):  # pragma: no cover - the engine is psycopg 3
-        raise TypeError(f"the send path needs psycopg 3, not {type(conn).__name__}")
-    return conn
-
-
 def read_sendable(
     session: Session, ids: Sequence[uuid.UUID], *, now: datetime
 ) -> tuple[dict[uuid.UUID, bytes], dict[uuid.UUID, ClaimedRow]]:
@@ -158,7 +150,7 @@ def read_sendable(
     A row in the first and not the second is claimed by another transaction (or was settled
     while the lock waited). Locks last until the caller's commit.
     """
-    conn = _driver(session)
+    conn = driver_connection(session)
     params = {"ids": list(ids), "since": now - timedelta(hours=24)}
     with conn.cursor() as locks, conn.cursor(row_factory=dict_row) as claims:
         with conn.pipeline():
