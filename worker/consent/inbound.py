@@ -30,6 +30,7 @@ by phone number, and a PSID is not one. Those messages are logged and left alone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -202,26 +203,12 @@ def _opt_in(
     if not result.created:
         return
     now = covering_state(session, result.event.phone_index, message.station_id)
-    if now.opted_out:
+    _reply(
+        session, message, station, decision, result, queue_opt_in_confirmation,
+        skipped="opt_in_confirmation_skipped",
         # A narrower opt-in (station scope) does not lift a broader opt-out.
-        log.info("opt_in_confirmation_skipped", reason="still_opted_out", event_id=str(result.event.id))
-        return
-    if not result.lifted_opt_out:
-        log.info("opt_in_confirmation_skipped", reason="was_not_opted_out", event_id=str(result.event.id))
-        return
-    if _provider_reply_suppresses(decision):
-        log.info("opt_in_confirmation_skipped", reason="provider_replied", event_id=str(result.event.id))
-        return
-    assert message.phone_e164 is not None
-    queue_opt_in_confirmation(
-        session,
-        station=station,
-        phone_e164=message.phone_e164,
-        event_id=result.event.id,
-        provider_message_id=message.provider_message_id,
-        customer_id=message.customer_id,
-        thread_id=message.thread_id,
-    )
+        refusals=((now.opted_out, "still_opted_out"), (not result.lifted_opt_out, "was_not_opted_out")),
+    )  # fmt: skip
 
 
 def _help(
@@ -233,14 +220,24 @@ def _help(
     if not result.created:
         return
     state = covering_state(session, result.event.phone_index, message.station_id)
-    if state.opted_out:
-        log.info("help_reply_skipped", reason="opted_out", event_id=str(result.event.id))
-        return
-    if _provider_reply_suppresses(decision):
-        log.info("help_reply_skipped", reason="provider_replied", event_id=str(result.event.id))
-        return
+    _reply(
+        session, message, station, decision, result, queue_help_reply,
+        skipped="help_reply_skipped", refusals=((state.opted_out, "opted_out"),),
+    )  # fmt: skip
+
+
+def _reply(
+    session: Session, message: InboundMessage, station: Station, decision: InboundDecision,
+    result: RecordResult, queue: Callable[..., OutboundMessage], *, skipped: str,
+    refusals: tuple[tuple[bool, str], ...],
+) -> None:
+    """Queue a keyword's reply unless a refusal holds or Twilio's Advanced Opt-Out already answered."""
+    for refused, reason in (*refusals, (_provider_reply_suppresses(decision), "provider_replied")):
+        if refused:
+            log.info(skipped, reason=reason, event_id=str(result.event.id))
+            return
     assert message.phone_e164 is not None
-    queue_help_reply(
+    queue(
         session,
         station=station,
         phone_e164=message.phone_e164,
