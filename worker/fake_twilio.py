@@ -51,6 +51,8 @@ import httpx
 import structlog
 from twilio.request_validator import RequestValidator
 
+from compliance.segments import count_segments
+
 __all__ = [
     "ERROR_MESSAGES",
     "FakeTwilio",
@@ -97,13 +99,6 @@ ERROR_MESSAGES: dict[int, str] = {
     30008: "Unknown error",
 }
 _DEFAULT_CODE_FOR_STATUS = {401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
-
-# GSM 03.38 basic set + extension table: decides 160/153 vs 70/67 characters per segment.
-_GSM7 = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
-)
-
 
 class TwilioError(Exception):
     """Raised inside the fake to answer with Twilio's JSON error body."""
@@ -195,13 +190,6 @@ def _rfc2822(dt: datetime | None) -> str | None:
 def _first(form: Mapping[str, list[str]], name: str) -> str | None:
     values = form.get(name)
     return values[0] if values else None
-
-
-def _segments(body: str) -> int:
-    if not body:
-        return 1
-    single, multi = (160, 153) if all(c in _GSM7 for c in body) else (70, 67)
-    return 1 if len(body) <= single else -(-len(body) // multi)
 
 
 def _parse_date_filter(value: str) -> date | datetime:
@@ -782,7 +770,7 @@ class FakeTwilio:
             "from": _first(form, "From"),
             "messaging_service_sid": service_sid,
             "num_media": str(len(form.get("MediaUrl", []))),
-            "num_segments": str(_segments(body)),
+            "num_segments": str(count_segments(body).segments),
             "price": None,
             "price_unit": "USD",
             "sid": sid,

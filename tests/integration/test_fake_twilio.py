@@ -536,9 +536,19 @@ def test_fixture_exports_base_url_to_child_processes(fake_twilio: FakeTwilio) ->
     assert out.stdout.strip() == fake_twilio.base_url
 
 
-@pytest.mark.parametrize(("body", "segments"), [("a" * 160, "1"), ("a" * 161, "2"), ("a" * 306, "2"), ("a" * 307, "3")])
+@pytest.mark.parametrize(
+    ("body", "segments"),
+    [
+        ("a" * 160, "1"),
+        ("a" * 161, "2"),
+        ("a" * 306, "2"),
+        ("a" * 307, "3"),
+        ("a" * 152 + "€" + "a" * 152, "3"),  # the escape pair is not split: it opens segment 2
+        ("😀" * 36, "2"),  # 72 UTF-16 units: an emoji is a surrogate pair
+    ],
+)
 def test_num_segments_follow_gsm7_limits(fake_twilio: FakeTwilio, body: str, segments: str) -> None:
-    """GSM-7 bodies split at 160 characters, then 153 per segment, as carriers count them."""
+    """Bodies split at 160 septets (70 UCS-2 units), then 153 (67) per segment, as carriers count them."""
     sent = make_client().messages.create(to=TO, from_=FROM, body=body)
 
     assert sent.num_segments == segments
