@@ -65,3 +65,44 @@ def test_rejects_nonsense_rates(tb: TokenBucket) -> None:
     """A zero or negative rate is a configuration bug, refused loudly."""
     with pytest.raises(ValueError, match="positive"):
         tb.take("x", 0)
+
+
+def test_rejects_nonsense_costs_and_capacities(tb: TokenBucket) -> None:
+    """A text costs at least one segment, and a bucket that can never hold one token would never send."""
+    with pytest.raises(ValueError, match="cost"):
+        tb.take("x", 1.0, cost=0)
+    with pytest.raises(ValueError, match="capacity"):
+        tb.take("x", 1.0, capacity=0.5)
+
+
+def test_a_three_segment_text_makes_the_next_wait_three_seconds(tb: TokenBucket) -> None:
+    """At 1 segment/s, a 3-segment text goes at once and the next text waits for its 3 segments to be paid."""
+    assert tb.take("long-code", 1.0, cost=3) == 0.0
+    wait = tb.take("long-code", 1.0)
+    assert 2.8 <= wait <= 3.0
+
+
+def test_a_text_bigger_than_the_bucket_is_sent_after_waiting(tb: TokenBucket) -> None:
+    """A 5-segment text on a bucket holding 2 is not starved: once the returned wait has passed it goes,
+    and the debt it leaves holds the next text back for the segments it sent."""
+    assert tb.take("small", 10.0, capacity=2) == 0.0
+    assert tb.take("small", 10.0, capacity=2) == 0.0
+    wait = tb.take("small", 10.0, capacity=2, cost=5)
+    assert 0.05 <= wait <= 0.1
+    for _ in range(3):
+        time.sleep(wait)
+        wait = tb.take("small", 10.0, capacity=2, cost=5)
+        if wait == 0.0:
+            break
+    assert wait == 0.0, "the 5-segment text was never let through"
+    # About 1 token when it went; 5 taken leaves about -4: the next waits ~0.5 s for the balance to reach 1.
+    assert 0.4 <= tb.take("small", 10.0, capacity=2) <= 0.52
+
+
+def test_debt_outlives_the_time_a_full_refill_takes(tb: TokenBucket) -> None:
+    """A debt is not forgiven by the key expiring: 30 segments at 10/s (capacity 1) still hold the
+    sender back after 1.2 s, longer than a refill from empty would take."""
+    assert tb.take("debt", 10.0, capacity=1, cost=30) == 0.0
+    time.sleep(1.2)
+    wait = tb.take("debt", 10.0, capacity=1)
+    assert 1.6 <= wait <= 1.8
