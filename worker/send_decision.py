@@ -1,8 +1,9 @@
 """Step 1 of sending (see worker/sending.py): decide a batch of outbox rows and commit the decisions.
 
 In one transaction: lock the numbers, claim the rows, read the facts (worker/gate_facts.py),
-evaluate the pure gate (compliance/gate.py), take rate-limit tokens for the allowed ones, and
-write every decision, reason and basis, plus an attempt row for each send, in one statement.
+evaluate the pure gate (compliance/gate.py), take rate-limit tokens for the allowed ones (one
+per SMS segment, compliance/segments.py), and write every decision, reason and basis, plus an
+attempt row for each send, in one statement.
 
 That statement is the transaction's last: each decision stores ``pg_current_snapshot()`` in
 its gate_basis, the set of transactions the decision could see, taken after every number's
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from compliance.gate import Outcome, SendDecision, SendFacts, evaluate_send
+from compliance.segments import SegmentCount, count_segments
 from worker.gate_facts import gate_policy, read_sendable
 from worker.rate_limit import bucket
 from worker.settings import Settings
@@ -141,7 +143,7 @@ def read_decision(
     return decided[message_id] if message_id in decided else results[message_id]
 
 
-def _basis(claimed: Claimed, now: datetime) -> str:
+def _basis(claimed: Claimed, now: datetime, segments: SegmentCount) -> str:
     facts = claimed.facts
     return json.dumps(
         {
@@ -151,6 +153,9 @@ def _basis(claimed: Claimed, now: datetime) -> str:
             "states": list(facts.location.states),
             "location": list(facts.location.sources),
             "marketing_sent_last_24h": facts.marketing_sent_last_24h,
+            # What the rate limit charged (or would have): Twilio paces and bills by segment.
+            "segments": segments.segments,
+            "encoding": segments.encoding,
         }
     )
 
@@ -163,35 +168,39 @@ def decide_batch(
     results = list(settled.values())
     cols: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "decisions", "reasons", "bases",
                                                   "not_befores", "attempt_ids")}  # fmt: skip
-    sends: dict[uuid.UUID, tuple[Claimed, uuid.UUID]] = {}
+    sends: dict[uuid.UUID, tuple[Claimed, uuid.UUID, int]] = {}
     for message_id, claimed in decided.items():
         decision = claimed.decision
         reason = decision.reason.value if decision.reason else None
         status, not_before, attempt_id = decision.outcome.value, decision.defer_until, None
+        segments = count_segments(claimed.row["body"])
         if decision.outcome is Outcome.ALLOWED:
             status = "sending"
             wait = 0.0
             if settings.OUTBOUND_RATE_LIMIT_ENABLED:
-                wait = bucket().take(str(claimed.row["sender_id"]), float(claimed.row["rate_per_second"] or 1.0))
+                # Twilio's MPS counts segments (COMPLIANCE.md §2): a 3-segment text takes 3 tokens.
+                rate = float(claimed.row["rate_per_second"] or 1.0)
+                wait = bucket().take(str(claimed.row["sender_id"]), rate, cost=segments.segments)
             if wait > 0:
                 # Back to the outbox: the release tick brings it back when a token is due.
                 status, not_before = "pending", now + timedelta(seconds=wait)
                 results.append(SendResult(message_id, "pending", "rate_limited"))
+                log.debug("send_rate_limited", message_id=str(message_id), segments=segments.segments, wait_s=wait)
             else:
                 attempt_id = uuid.uuid4()
-                sends[message_id] = (claimed, attempt_id)
+                sends[message_id] = (claimed, attempt_id, segments.segments)
         else:
             results.append(SendResult(message_id, status, reason))
             log.info(f"send_{status}", message_id=str(message_id), reason=reason)
         for key, value in (("ids", message_id), ("statuses", status), ("decisions", decision.outcome.value),
-                           ("reasons", reason), ("bases", _basis(claimed, now)), ("not_befores", not_before),
-                           ("attempt_ids", attempt_id)):  # fmt: skip
+                           ("reasons", reason), ("bases", _basis(claimed, now, segments)),
+                           ("not_befores", not_before), ("attempt_ids", attempt_id)):  # fmt: skip
             cols[key].append(value)
     if not cols["ids"]:
         return results, []
     decided_at = {r.id: r.decided_at for r in session.execute(_WRITE_DECISIONS, {**cols, "task_id": task_id})}
     prepared: list[Prepared] = []
-    for message_id, (claimed, attempt_id) in sends.items():
+    for message_id, (claimed, attempt_id, n_segments) in sends.items():
         row = claimed.row
         prepared.append(
             Prepared(
@@ -207,7 +216,7 @@ def decide_batch(
                 decided_at=decided_at[message_id],
             )
         )
-        log.debug("send_allowed", message_id=str(message_id), attempt_id=str(attempt_id))
+        log.debug("send_allowed", message_id=str(message_id), attempt_id=str(attempt_id), segments=n_segments)
     return results, prepared
 
 

@@ -485,6 +485,23 @@ def test_rate_limit_holds_the_second_message_of_a_one_per_second_sender(fake: Fa
     assert fake.sent_to(to2) == []
 
 
+def test_rate_limit_charges_a_long_text_its_segments(fake: FakeTwilio) -> None:
+    """At 1 segment/s, a 3-segment text holds the sender's next text about 3 s; the basis records the 3 segments."""
+    station_id, _ = setup_station()
+    to1, to2 = customer_with_booking(station_id), customer_with_booking(station_id)
+    long_body = "Your booking is confirmed. " + "Menu details follow. " * 19  # 426 GSM-7 septets: 3 segments
+    a, b = put(station_id, to1, body=long_body), put(station_id, to2)
+    s = settings_with(OUTBOUND_RATE_LIMIT_ENABLED=True)
+    assert send_one(a, settings=s).status == "sent"
+    result = send_one(b, settings=s)
+    assert (result.status, result.reason) == ("pending", "rate_limited")
+    wait = (row(b).not_before - datetime.now(UTC)).total_seconds()
+    assert 2.3 < wait <= 3.1
+    assert row(a).gate_basis["segments"] == 3  # type: ignore[index]
+    assert [m["num_segments"] for m in fake.sent_to(to1)] == ["3"]
+    assert fake.sent_to(to2) == []
+
+
 def test_prior_attempt_is_never_resent(fake: FakeTwilio) -> None:
     """A row somehow queued again after an attempt that may have reached Twilio goes to 'unknown', not to Twilio."""
     station_id, _ = setup_station()
