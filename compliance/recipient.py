@@ -6,17 +6,21 @@ window to hold in all of them (COMPLIANCE.md §5, "Pitfalls"):
 
 - the number's zones (phonenumbers; some area codes span zones, e.g. Idaho Boise + LA) and
   its area code's state (compliance/us_states.py);
-- the customer's address state, when on file, with every zone of that state.
+- the customer's address state, when on file, with every zone of that state;
+- or, instead of the address, the state a person on staff gave for a text the gate held
+  (``msgworker send release``, worker/held_review.py): they asked or know better than a stored
+  address, and the number's own zones still count, so the strictest window still wins.
 
 A toll-free, invalid or otherwise non-geographic number says nothing about place (phonenumbers
-answers every zone of the country, or ``Etc/Unknown``). Unless an address fills the gap, the
-location is *unknown*, and the gate holds marketing to it for review instead of guessing.
+answers every zone of the country, or ``Etc/Unknown``). Unless an address or staff fill the
+gap, the location is *unknown*, and the gate holds marketing to it for review instead of guessing.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -25,7 +29,7 @@ from phonenumbers.phonenumberutil import is_number_type_geographical
 
 from compliance.us_states import STATE_ZONES, npa_state
 
-__all__ = ["UNKNOWN_ZONE", "RecipientLocation", "locate"]
+__all__ = ["UNKNOWN_ZONE", "RecipientLocation", "locate", "staff_attributed"]
 
 UNKNOWN_ZONE = "Etc/Unknown"
 _NON_GEOGRAPHIC = frozenset(
@@ -47,7 +51,8 @@ class RecipientLocation:
     zones: tuple[str, ...]
     states: tuple[str, ...]
     known: bool
-    # How we know, for the decision's basis: ("number:zones", "number:npa=FL", "address:TX").
+    # How we know, for the decision's basis: ("number:zones", "number:npa=FL", "address:TX",
+    # "staff:TX by alice at 2026-07-04T16:00:00+00:00").
     sources: tuple[str, ...] = ()
 
 
@@ -75,18 +80,31 @@ def _number_place(e164: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[st
 
 
 @functools.lru_cache(maxsize=65536)
-def locate(e164: str, address_state: str | None = None) -> RecipientLocation:
-    """Every zone and state the recipient could be in, from the number and the address state.
+def locate(e164: str, address_state: str | None = None, staff_state: str | None = None) -> RecipientLocation:
+    """Every zone and state the recipient could be in, from the number and the address state,
+    or the state staff gave instead of the address.
 
     Cached: a recipient is located again for every text it gets, and the answer only changes
     with the phonenumbers data.
     """
     zones, states, sources = _number_place(e164)
-    if address_state and address_state in STATE_ZONES:
-        zones = zones + STATE_ZONES[address_state]
-        states = (*states, address_state)
-        sources = (*sources, f"address:{address_state}")
+    # Staff's state replaces the address (a person checked); the number's own zones still count.
+    for kind, place in (("staff", staff_state), ("address", address_state)):
+        if place and place in STATE_ZONES:
+            zones = zones + STATE_ZONES[place]
+            states = (*states, place)
+            sources = (*sources, f"{kind}:{place}")
+            break
     unique_zones = tuple(sorted(set(zones)))
     if not unique_zones:
         return RecipientLocation(zones=(UNKNOWN_ZONE,), states=(), known=False, sources=("unknown",))
     return RecipientLocation(zones=unique_zones, states=tuple(sorted(set(states))), known=True, sources=sources)
+
+
+def staff_attributed(location: RecipientLocation, *, by: str, at: datetime) -> RecipientLocation:
+    """The location with its staff source naming who gave the state and when, so the decision's
+    basis shows a person's word, not the data, placed the recipient (unchanged without one)."""
+    sources = tuple(
+        f"{s} by {by} at {at.isoformat()}" if s.startswith("staff:") else s for s in location.sources
+    )
+    return replace(location, sources=sources)

@@ -22,10 +22,11 @@ snapshot, which is what the lock-then-read order below needs:
 2. The claim statement: locks the rows (``FOR UPDATE SKIP LOCKED``) and, in the same
    statement, reads each row's sender, whether an earlier attempt may have reached Twilio,
    the undeliverable code, an earlier confirmation, the marketing count in the last 24 h,
-   the relationship (booking or inbound message), the customer's address, and the consent
-   rows covering the send (business-wide and the station's). It runs after the locks in a
-   statement of its own: a READ COMMITTED statement reads the snapshot taken when it starts,
-   so reads inside the locking statement could miss an opt-out committed while it waited.
+   the relationship (booking or inbound message), the customer's address (or the state staff
+   gave for a held row, worker/held_review.py), and the consent rows covering the send
+   (business-wide and the station's). It runs after the locks in a statement of its own:
+   a READ COMMITTED statement reads the snapshot taken when it starts, so reads inside the
+   locking statement could miss an opt-out committed while it waited.
 
 Because the claim is sent before the lock statement's answer is back, it filters on the same
 "sendable" condition itself, and ``read_sendable`` keeps only rows the lock statement named:
@@ -47,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from compliance.consent_rules import ConsentSnapshot
 from compliance.gate import GatePolicy, SendFacts, SendPurpose
-from compliance.recipient import locate
+from compliance.recipient import RecipientLocation, locate, staff_attributed
 from compliance.us_states import state_from_address
 from worker import pii
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
@@ -85,7 +86,8 @@ _CLAIM_WITH_FACTS = (
     f"""
     WITH c AS (
       SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id,
-             o.in_reply_to_event_id, o.attempts, o.channel, o.sender_id
+             o.in_reply_to_event_id, o.attempts, o.channel, o.sender_id,
+             o.recipient_state, o.location_source, o.reviewed_by, o.reviewed_at
       FROM core.outbound_messages o
       WHERE o.id = ANY(CAST(%(ids)s AS uuid[])) AND {SENDABLE}
       FOR UPDATE OF o SKIP LOCKED)
@@ -175,6 +177,15 @@ def _address(token: str | None) -> str | None:
         return None
 
 
+def _location(e164: str, row: Mapping[str, Any]) -> RecipientLocation:
+    """Where the recipient could be: the number, plus the state staff gave for a held row
+    (worker/held_review.py, named in the basis with who and when) or else the address."""
+    if row["location_source"] == "staff" and row["recipient_state"]:
+        location = locate(e164, staff_state=row["recipient_state"])
+        return staff_attributed(location, by=row["reviewed_by"], at=row["reviewed_at"])
+    return locate(e164, state_from_address(_address(row["address"])))
+
+
 def _facts(rows: list[dict[str, Any]]) -> ClaimedRow:
     row = rows[0]
     business: ConsentSnapshot | None = None
@@ -188,7 +199,7 @@ def _facts(rows: list[dict[str, Any]]) -> ClaimedRow:
     e164 = pii.decrypt(row["to_encrypted"], kind="phone")
     facts = SendFacts(
         purpose=SendPurpose(row["purpose"]),
-        location=locate(e164, state_from_address(_address(row["address"]))),
+        location=_location(e164, row),
         is_campaign=row["campaign_id"] is not None,
         in_reply_to_event_id=row["in_reply_to_event_id"],
         business=business,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
 from phonenumbers import geocoder
 
-from compliance.recipient import locate
+from compliance.recipient import locate, staff_attributed
 from compliance.us_states import STATE_NAMES, STATE_ZONES, _npa_table, npa_state, state_from_address
 
 
@@ -98,3 +99,28 @@ def test_locate_combines_number_and_address() -> None:
     both = locate("+12125550123", "FL")
     assert both.states == ("FL", "NY")
     assert both.zones == ("America/Chicago", "America/New_York")
+
+
+def test_staff_state_replaces_the_address_and_keeps_the_numbers_zones() -> None:
+    """Staff place a toll-free number; their state wins over the address; a number's own zones
+    and area-code state still count (the strictest window wins)."""
+    placed = locate("+18005551212", staff_state="CT")
+    assert (placed.known, placed.zones, placed.states, placed.sources) == (
+        True, ("America/New_York",), ("CT",), ("staff:CT",)
+    )
+    over_address = locate("+18005551212", "TX", "CT")
+    assert (over_address.states, over_address.sources) == (("CT",), ("staff:CT",))
+    both = locate("+12125550123", "TX", "CA")
+    assert both.states == ("CA", "NY")
+    assert both.zones == ("America/Los_Angeles", "America/New_York")
+    assert both.sources == ("number:zones", "number:npa=NY", "staff:CA")
+    assert locate("+18005551212", "TX", "ZZ").sources == ("address:TX",)
+
+
+def test_staff_attribution_names_who_and_when() -> None:
+    """Only the staff source gains the reviewer and time; other sources are left as they were."""
+    at = datetime(2026, 7, 4, 16, 0, tzinfo=UTC)
+    located = staff_attributed(locate("+12125550123", staff_state="CA"), by="alice", at=at)
+    assert located.sources == ("number:zones", "number:npa=NY", "staff:CA by alice at 2026-07-04T16:00:00+00:00")
+    plain = locate("+12125550123", "FL")
+    assert staff_attributed(plain, by="alice", at=at) == plain

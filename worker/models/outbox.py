@@ -60,6 +60,20 @@ class OutboundMessage(Base):
         ),
         Index("ix_outbound_messages_to_created", "to_index", "created_at"),
         Index("ix_outbound_messages_unknown", "updated_at", postgresql_where=text("status = 'unknown'")),
+        # Held for review (worker/held_review.py): rows the gate could not place, until a person acts.
+        CheckConstraint("recipient_state ~ '^[A-Z]{2}$'", name="recipient_state"),
+        CheckConstraint("location_source IN ('staff')", name="location_source"),
+        CheckConstraint("(recipient_state IS NULL) = (location_source IS NULL)", name="located"),
+        CheckConstraint(
+            "(reviewed_by IS NULL) = (reviewed_at IS NULL) "
+            "AND (location_source IS DISTINCT FROM 'staff' OR reviewed_at IS NOT NULL)",
+            name="reviewed",
+        ),
+        Index(
+            "ix_outbound_messages_held",
+            "created_at",
+            postgresql_where=text("status = 'blocked' AND gate_reason = 'zone_unknown' AND reviewed_at IS NULL"),
+        ),
         {"schema": "core"},
     )
 
@@ -98,6 +112,15 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_by: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None]
+    # Where staff said the recipient is (a USPS state code), for a row the gate held as
+    # zone_unknown; the gate places the recipient there at its next decision.
+    recipient_state: Mapped[str | None] = mapped_column(String(2))
+    # Who supplied recipient_state: "staff" (msgworker send release).
+    location_source: Mapped[str | None] = mapped_column(String(16))
+    # The person who released or cancelled a held row, when, and why.
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
