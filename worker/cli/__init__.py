@@ -37,7 +37,7 @@ app.add_typer(pii_cli.app, name="pii", help="PII encryption keys: usage and rota
 app.command("doctor")(doctor_cli.doctor)
 app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, retry, show, stats.")
 app.command("run")(run_cli.run)
-app.command("send")(send_cli.send)
+app.add_typer(send_cli.app, name="send", help=send_cli.app.info.help)
 app.command("demo")(demo_cli.demo)
 
 

@@ -1,7 +1,12 @@
-"""msgworker send PHONE TEXT: put one text in the outbox (staff sends, and for trying it out).
+"""msgworker send: put one text in the outbox, and review the texts the gate held.
 
-The command only writes the outbox row; the worker's release tick and send task decide and
-send it (the gate runs at send time). ``--wait`` polls the row until the worker has decided.
+``msgworker send PHONE TEXT`` (the ``text`` command, the group's default) only writes the
+outbox row; the worker's release tick and send task decide and send it (the gate runs at send
+time). ``--wait`` polls the row until the worker has decided.
+
+``msgworker send held`` lists the texts the gate held because it could not place the
+recipient (zone_unknown); ``msgworker send release`` puts one back in the outbox with the
+state staff say the recipient is in, or cancels it (worker/held_review.py).
 """
 
 from __future__ import annotations
@@ -11,20 +16,43 @@ import json
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import func, select
+from typer.core import TyperGroup
 
 from compliance.errors import InvalidNumber
 from compliance.phones import mask, normalize
-from worker import audit
+from worker import audit, held_review
 from worker.cli.common import fail, setup
 from worker.db import session_scope
 from worker.models import OutboundMessage, Station
 from worker.outbox import enqueue
 
-__all__ = ["send"]
+__all__ = ["app", "send"]
+
+_DEFAULT_COMMAND = "text"
+
+
+class _DefaultsToText(TyperGroup):
+    """``msgworker send PHONE TEXT ...`` keeps working: anything that is not a subcommand (or
+    --help) is the arguments of the default ``text`` command."""
+
+    # ctx is typer's vendored click Context, which typer does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [_DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DefaultsToText,
+    no_args_is_help=True,
+    help="Outbound texts: queue one (msgworker send PHONE TEXT --station CODE --purpose P; "
+    "the default command), list texts held for review, release or cancel one.",
+)
 
 # Where a row stops changing without more time passing (deferred rows wait for their minute).
 _DECIDED = frozenset({"sent", "delivered", "undelivered", "failed", "blocked", "deferred", "cancelled", "unknown"})
@@ -57,6 +85,7 @@ def _describe(msg: OutboundMessage) -> dict[str, object]:
     }
 
 
+@app.command(_DEFAULT_COMMAND)
 def send(
     phone: str = typer.Argument(..., help="recipient number, E.164 (+14155550123) or US national format"),
     text: str = typer.Argument(..., help="message body, at most 1600 characters"),
@@ -67,7 +96,7 @@ def send(
     wait: float = typer.Option(0.0, "--wait", help="seconds to wait for the worker's decision (0: do not wait)"),
     as_json: bool = typer.Option(False, "--json", help="print the row as one JSON object"),
 ) -> None:
-    """Queue one text for the worker to send through the send gate."""
+    """Queue one text for the worker to send through the send gate (also: msgworker send PHONE TEXT)."""
     setup()
     try:
         e164 = normalize(phone)
@@ -122,3 +151,79 @@ def send(
             f"decision={row['gate_decision']} reason={row['gate_reason'] or '-'} "
             f"sid={row['provider_sid'] or '-'} error={row['error_code'] or '-'}"
         )
+
+
+@app.command("held")
+def held(
+    station: str | None = typer.Option(None, "--station", help="only this station's held texts"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON array on stdout"),
+) -> None:
+    """Texts held for review: the gate could not place the recipient (zone_unknown), oldest first."""
+    setup()
+    try:
+        with session_scope() as session:
+            rows = held_review.list_held(session, station_code=station)
+    except held_review.HeldError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    if not rows:
+        typer.echo("no texts held for review")
+        return
+    for r in rows:
+        typer.echo(
+            f"{r.id}  station {r.station}  to={r.to}  purpose={r.purpose}  campaign={r.campaign or '-'}  "
+            f"created {r.created_at.isoformat()}  body {r.body_length} chars"
+        )
+    typer.echo(
+        f"{len(rows)} held; release one with `msgworker send release ID --state XX --by NAME` "
+        "or cancel it with `msgworker send release ID --cancel --by NAME`"
+    )
+
+
+@app.command("release")
+def release(
+    message_id: str = typer.Argument(..., help="outbox id (from `msgworker send held`)"),
+    state: str | None = typer.Option(None, "--state", help="US state the recipient is in (USPS code: TX, NY, DC...)"),
+    cancel: bool = typer.Option(False, "--cancel", help="cancel the text instead of releasing it"),
+    by: str = typer.Option(..., "--by", help="who reviewed it (kept on the row and in the audit log)"),
+    note: str | None = typer.Option(None, "--note", help="why, or how the location is known"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+) -> None:
+    """Release a held text with the recipient's state, or cancel it with --cancel.
+
+    Released, it goes back to the outbox due now, and the gate decides again in that state's
+    zones and quiet hours (late at night it waits for the next lawful minute).
+    """
+    setup()
+    if cancel == (state is not None):
+        fail("give either --state XX (release) or --cancel, not both or neither")
+    try:
+        parsed = uuid.UUID(message_id)
+    except ValueError:
+        fail(f"{message_id!r} is not an outbox id (see `msgworker send held`)")
+    try:
+        with session_scope() as session:
+            if state is not None:
+                result = held_review.release(session, parsed, state=state, by=by, note=note)
+            else:
+                result = held_review.cancel(session, parsed, by=by, note=note)
+    except held_review.HeldError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({
+            "id": str(result.id),
+            "status": result.status,
+            "recipient_state": result.recipient_state,
+            "not_before": result.not_before.isoformat(),
+            "reviewed_at": result.reviewed_at.isoformat(),
+        }))
+        return
+    if result.recipient_state is not None:
+        typer.echo(
+            f"released {result.id}: recipient in {result.recipient_state} (by {by.strip()}); status={result.status}, "
+            "due now: the gate decides again in that state's zones and quiet hours"
+        )
+    else:
+        typer.echo(f"cancelled {result.id} (by {by.strip()}); it will not be sent")
