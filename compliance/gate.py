@@ -25,8 +25,10 @@ over a deferral, so nothing is postponed that would be refused anyway):
    messages only when the policy says so): the recipient's local time in every candidate
    zone must be inside every applicable window (compliance/quiet_hours.py). Outside it, the
    decision is ``deferred`` to the next lawful minute, never earlier. A recipient we cannot
-   place (toll-free, invalid, no address) is ``zone_unknown``: held, not sent. If no common
-   window exists within the horizon (zones too far apart), ``no_lawful_window``.
+   place (toll-free, invalid, no address) is ``zone_unknown``: held for review, not sent,
+   until staff give the state the recipient is in (worker/held_review.py; the location then
+   says so) or cancel it. If no common window exists within the horizon (zones too far
+   apart), ``no_lawful_window``.
 
 The basis names the consent events relied on (the rows' last events, the opt-out or the
 marketing consent) and the rules checked, so a report can show why each text went out.
