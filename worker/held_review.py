@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from compliance.gate import BlockReason
@@ -97,12 +97,12 @@ class ReviewResult:
     recipient_state: str | None
 
 
-def _held() -> Any:
+def _held() -> ColumnElement[bool]:
     """The held condition (the partial index ix_outbound_messages_held has the same predicate)."""
-    return (
-        (OutboundMessage.status == "blocked")
-        & (OutboundMessage.gate_reason == HELD_REASON)
-        & OutboundMessage.reviewed_at.is_(None)
+    return and_(
+        OutboundMessage.status == "blocked",
+        OutboundMessage.gate_reason == HELD_REASON,
+        OutboundMessage.reviewed_at.is_(None),
     )
 
 
