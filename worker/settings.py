@@ -26,6 +26,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "get_settings",
+    "parse_shared_keys",
     "set_settings",
 ]
 
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     # Seconds Twilio may queue a message before giving up (1..36000; COMPLIANCE.md §2).
     TWILIO_VALIDITY_PERIOD: int = Field(default=14400, ge=1, le=36000)
     TWILIO_HTTP_TIMEOUT: float = Field(default=10.0, gt=0)
+    # Secret, optional. Webhook Rules SharedKeys (docs/inbound.md): "name:secret[,name2:secret2]",
+    # name as Twilio sends it in X-Twilio-Webhooks-Signature-Settings' key=. Empty: feature off.
+    TWILIO_WEBHOOK_SHARED_KEYS: str | None = None
 
     META_APP_SECRET: str | None = None
     META_VERIFY_TOKEN: str | None = None
@@ -164,7 +168,16 @@ class Settings(BaseSettings):
                 problems.append("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex characters")
         # A malformed key ring would otherwise surface at the first encrypt, mid-request.
         problems.extend(self.pii_key_problems())
+        # Likewise a malformed shared-key list would surface as every rule-signed webhook refused.
+        try:
+            self.twilio_shared_keys()
+        except SettingsError as exc:
+            problems.append(str(exc))
         return problems
+
+    def twilio_shared_keys(self) -> dict[str, str]:
+        """TWILIO_WEBHOOK_SHARED_KEYS as {key name: secret}; empty when the feature is off."""
+        return dict(parse_shared_keys(self.TWILIO_WEBHOOK_SHARED_KEYS or ""))
 
     def pii_key_problems(self) -> list[str]:
         from worker.pii import KeyRing, PiiError  # pii imports this module
@@ -181,6 +194,32 @@ class Settings(BaseSettings):
 
     def dev_defaults_in_use(self) -> list[str]:
         return [name for name in DEV_DEFAULTS if not getattr(self, name)]
+
+
+@functools.lru_cache(maxsize=8)
+def parse_shared_keys(value: str) -> tuple[tuple[str, str], ...]:
+    """Parse "name:secret[,name2:secret2]" (cached: the receiver asks on every webhook).
+
+    The name is split at the first ":", so a secret may contain ":" but no ",". Errors never
+    quote a secret, only names and positions.
+    """
+    keys: dict[str, str] = {}
+    for position, entry in enumerate(value.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, sep, secret = entry.partition(":")
+        name, secret = name.strip(), secret.strip()
+        if not sep or not name or not secret:
+            raise SettingsError(
+                f"TWILIO_WEBHOOK_SHARED_KEYS: entry {position} must be 'name:secret' with both parts non-empty"
+            )
+        if any(c.isspace() for c in name):
+            raise SettingsError(f"TWILIO_WEBHOOK_SHARED_KEYS: key name {name!r} contains whitespace")
+        if name in keys:
+            raise SettingsError(f"TWILIO_WEBHOOK_SHARED_KEYS: key name {name!r} is given twice")
+        keys[name] = secret
+    return tuple(keys.items())
 
 
 _override: Settings | None = None

@@ -120,3 +120,33 @@ def test_development_default_keys_work() -> None:
     ring = KeyRing.from_settings(s)
     assert ring.decrypt(ring.encrypt("+14155550100", kind="phone"), kind="phone") == "+14155550100"
     assert s.check() == []
+
+
+def test_shared_keys_are_off_by_default_and_parse_name_secret_pairs() -> None:
+    """TWILIO_WEBHOOK_SHARED_KEYS: empty means no keys; the secret is everything after the name's first ':'."""
+    assert make(TWILIO_WEBHOOK_SHARED_KEYS=None).twilio_shared_keys() == {}
+    assert make(TWILIO_WEBHOOK_SHARED_KEYS="").twilio_shared_keys() == {}
+    keys = make(TWILIO_WEBHOOK_SHARED_KEYS=" ks_new:abc=def , ks_old:p:q:r ").twilio_shared_keys()
+    assert keys == {"ks_new": "abc=def", "ks_old": "p:q:r"}
+    assert make(TWILIO_WEBHOOK_SHARED_KEYS="ks_new:abc").check() == []
+
+
+@pytest.mark.parametrize("app_env", ["development", "test", "production"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param("ks_new", "entry 1 must be 'name:secret'", id="no-colon"),
+        pytest.param("ks_new:s3cr3t-value,:other-s3cr3t", "entry 2 must be 'name:secret'", id="no-name"),
+        pytest.param("ks_new:", "entry 1 must be 'name:secret'", id="no-secret"),
+        pytest.param("ks new:s3cr3t-value", "key name 'ks new' contains whitespace", id="space-in-name"),
+        pytest.param("ks:s3cr3t-value,ks:other-s3cr3t", "key name 'ks' is given twice", id="twice"),
+    ],
+)
+def test_malformed_shared_keys_are_refused_in_every_environment_without_quoting_a_secret(
+    app_env: str, value: str, problem: str
+) -> None:
+    """A shared-key list that does not parse stops start-up by name; the message never contains a secret."""
+    problems = make(app_env, TWILIO_WEBHOOK_SHARED_KEYS=value).check()
+    [line] = [p for p in problems if p.startswith("TWILIO_WEBHOOK_SHARED_KEYS")]
+    assert problem in line
+    assert "s3cr3t" not in line
