@@ -30,6 +30,7 @@ from tests.support.webhooks import (
     meta_message_body,
     new_sid,
     signed_form,
+    signed_get,
     signed_meta,
     sms_pairs,
     status_pairs,
@@ -136,6 +137,30 @@ def test_meta_handshake_and_signed_message(receiver: str, worker_proc: Proc) -> 
              timeout=30, what="facebook message", log=worker_proc.log_path)
     assert scalar("SELECT count(*) FROM core.message_threads WHERE channel = 'facebook' AND external_thread_id = :p",
                   p=psid) == 1
+
+
+def test_get_and_rule_signed_webhooks_become_messages_like_a_post(receiver: str, worker_proc: Proc) -> None:
+    """A GET webhook (fields in the query) and a POST signed by a Webhooks Rule are ingested like a classic POST;
+    an unsigned GET is 403 and leaves nothing."""
+    to = new_station_number()
+    sender = phone()
+    get_sid, rule_sid = new_sid(), new_sid()
+    target, headers = signed_get(SMS_PATH, sms_pairs(sid=get_sid, from_=sender, to=to, body="Open on Sunday? 10% off"))
+    unsigned = {k: v for k, v in headers.items() if k != "X-Twilio-Signature"}
+    assert httpx.get(receiver + target, headers=unsigned, timeout=10).status_code == 403
+    assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0
+    resp = httpx.get(receiver + target, headers=headers, timeout=10)
+    assert (resp.status_code, resp.content) == (200, EMPTY_TWIML)
+    raw, rule = signed_form(SMS_PATH, sms_pairs(sid=rule_sid, from_=sender, to=to, body="And Monday?"), rule=True)
+    assert httpx.post(receiver + SMS_PATH, content=raw, headers=rule, timeout=10).status_code == 200
+    wait_for(lambda: processed([get_sid, rule_sid]), timeout=30, what="inbox rows processed", log=worker_proc.log_path)
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed'") == 2
+    index = pii.blind_index(sender, kind="phone")
+    assert scalar("SELECT count(*) FROM core.messages m JOIN core.message_threads t ON t.id = m.thread_id"
+                  " JOIN core.customers c ON c.id = t.customer_id WHERE c.phone_index = :p"
+                  " AND ((m.provider_message_id = :g AND m.body = 'Open on Sunday? 10% off')"
+                  " OR (m.provider_message_id = :r AND m.body = 'And Monday?'))",
+                  p=index, g=get_sid, r=rule_sid) == 2
 
 
 def test_status_callbacks_out_of_order_end_delivered(receiver: str, worker_proc: Proc) -> None:

@@ -11,19 +11,24 @@ import httpx
 import pytest
 import redis
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from tests.support import processes
 from tests.support.asgi import TestClient
+from tests.support.env import TEST_AUTH_TOKEN, TEST_SHARED_KEYS
 from tests.support.processes import wait_for
 from tests.support.webhooks import (
     META_PATH,
     META_VERIFY_TOKEN,
     PUBLIC_BASE,
+    SHARED_KEY_NAME,
     SMS_PATH,
     STATUS_PATH,
     meta_message_body,
     new_sid,
+    rule_headers,
     signed_form,
+    signed_get,
     signed_meta,
     sms_pairs,
     status_pairs,
@@ -312,3 +317,201 @@ def test_receiver_answers_503_when_the_database_is_unreachable(proc_dir: Path) -
     finally:
         proc.stop()
     assert "Traceback" not in proc.log()
+
+
+# Webhook Rules signatures (SharedKey, HMAC-SHA256; docs/inbound.md).
+
+
+def test_rule_signed_sms_is_stored_and_answered(client: TestClient) -> None:
+    """A webhook signed by a Webhooks Rule with a configured SharedKey gets empty TwiML and is stored."""
+    sid = new_sid()
+    body, headers = signed_form(SMS_PATH, sms_pairs(sid=sid, from_=FROM, to=TO), rule=True)
+    assert headers["X-Twilio-Webhooks-Signature-Settings"] == f"key={SHARED_KEY_NAME},algorithm=HMAC_SHA256"
+    resp = client.post(SMS_PATH, content=body, headers=headers)
+    assert (resp.status_code, resp.content) == (200, EMPTY_TWIML)
+    [row] = inbox_rows()
+    assert (row["provider"], row["provider_event_id"]) == ("twilio_sms", sid)
+    assert pii.decrypt(str(row["payload_encrypted"]), kind="inbox") == body.decode()
+
+
+def test_rule_signed_with_the_key_being_rotated_out_is_accepted(client: TestClient) -> None:
+    """Every key in TWILIO_WEBHOOK_SHARED_KEYS is accepted under its own name (rotation without downtime)."""
+    old_name, old_secret = list(TEST_SHARED_KEYS.items())[1]
+    sid = new_sid()
+    pairs = status_pairs(sid=sid, status="delivered")
+    body, headers = signed_form(STATUS_PATH, pairs)
+    headers.update(rule_headers(PUBLIC_BASE + STATUS_PATH, pairs, key=old_name, secret=old_secret))
+    assert client.post(STATUS_PATH, content=body, headers=headers).status_code == 200
+    assert [r["provider_event_id"] for r in inbox_rows()] == [f"{sid}:delivered"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "logged_key"),
+    [
+        pytest.param({"secret": "not-the-shared-secret"}, "mismatch", SHARED_KEY_NAME, id="wrong-secret"),
+        pytest.param({"key": "webhooks_sharedkey_unknown"}, "unknown_key", "webhooks_sharedkey_unknown",
+                     id="unknown-key-name"),
+        pytest.param({"algorithm": "HMAC_SHA512"}, "unsupported_algorithm", SHARED_KEY_NAME, id="unknown-algorithm"),
+        pytest.param({"algorithm": "HMAC_SHA1"}, "unsupported_algorithm", SHARED_KEY_NAME, id="sha1-shared-key"),
+    ],
+)
+def test_rule_signature_we_cannot_verify_is_403_and_stores_nothing(
+    client: TestClient, clean_redis: redis.Redis, change: dict[str, str], reason: str, logged_key: str
+) -> None:
+    """Wrong SharedKey secret, a key name we do not have, an algorithm we do not implement: 403, nothing stored.
+
+    The log line names the reason and the key name the request gave, never a secret.
+    """
+    pairs = sms_pairs(sid=new_sid(), from_=FROM, to=TO)
+    body, headers = signed_form(SMS_PATH, pairs)
+    headers.update(rule_headers(PUBLIC_BASE + SMS_PATH, pairs, **change))
+    with capture_logs() as logs:
+        resp = client.post(SMS_PATH, content=body, headers=headers)
+    assert resp.status_code == 403
+    assert inbox_rows() == []
+    [line] = [e for e in logs if e["event"] == "webhook_signature_invalid"]
+    assert (line["reason"], line["key"], line["provider"]) == (reason, logged_key, "twilio_sms")
+    for secret in (*TEST_SHARED_KEYS.values(), TEST_AUTH_TOKEN, "not-the-shared-secret"):
+        assert secret not in repr(logs)
+    time.sleep(0.1)
+    assert queued_tasks(clean_redis) == []
+
+
+def test_rule_signed_request_with_a_tampered_parameter_is_403(client: TestClient) -> None:
+    """Changing one parameter after a Rule signed it invalidates the signature."""
+    body, headers = signed_form(SMS_PATH, sms_pairs(sid=new_sid(), from_=FROM, to=TO, body="STOP"), rule=True)
+    resp = client.post(SMS_PATH, content=body.replace(b"Body=STOP", b"Body=START"), headers=headers)
+    assert resp.status_code == 403
+    assert inbox_rows() == []
+    assert client.post(SMS_PATH, content=body, headers=headers).status_code == 200  # as signed
+
+
+def test_settings_header_with_an_auth_token_signature_is_403(client: TestClient) -> None:
+    """The settings header says a SharedKey signed it: a valid Auth Token signature does not stand in for it."""
+    pairs = sms_pairs(sid=new_sid(), from_=FROM, to=TO)
+    body, headers = signed_form(SMS_PATH, pairs)  # correct Auth Token signature
+    headers["X-Twilio-Webhooks-Signature-Settings"] = f"key={SHARED_KEY_NAME},algorithm=HMAC_SHA256"
+    assert client.post(SMS_PATH, content=body, headers=headers).status_code == 403
+    assert inbox_rows() == []
+    del headers["X-Twilio-Webhooks-Signature-Settings"]
+    assert client.post(SMS_PATH, content=body, headers=headers).status_code == 200
+
+
+def test_rule_signed_webhook_is_refused_when_no_shared_keys_are_configured(clean_db: str) -> None:
+    """With TWILIO_WEBHOOK_SHARED_KEYS empty (the default) the feature is off: a Rule-signed webhook is 403.
+
+    The same request is accepted by a receiver that has the key (the test environment's).
+    """
+    body, headers = signed_form(SMS_PATH, sms_pairs(sid=new_sid(), from_=FROM, to=TO), rule=True)
+    set_settings(Settings(TWILIO_WEBHOOK_SHARED_KEYS=None))
+    try:
+        with TestClient(create_app()) as c:
+            assert c.post(SMS_PATH, content=body, headers=headers).status_code == 403
+            classic_body, classic = signed_form(SMS_PATH, sms_pairs(sid=new_sid(), from_=FROM, to=TO))
+            assert c.post(SMS_PATH, content=classic_body, headers=classic).status_code == 200
+    finally:
+        set_settings(None)
+    assert len(inbox_rows()) == 1
+    with TestClient(create_app()) as c:
+        assert c.post(SMS_PATH, content=body, headers=headers).status_code == 200
+    assert len(inbox_rows()) == 2
+
+
+# GET webhooks: the fields are the query string, signed as part of the URL.
+
+
+def test_signed_get_sms_is_stored_like_the_same_post(client: TestClient, clean_redis: redis.Redis) -> None:
+    """A GET webhook gets the same answer and stores the same form-encoded text, content type and ids as a POST."""
+    sid = new_sid()
+    pairs = sms_pairs(sid=sid, from_=FROM, to=TO, body="Hi there + more & more")
+    target, headers = signed_get(SMS_PATH, pairs)
+    resp = client.get(target, headers=headers)
+    assert (resp.status_code, resp.content) == (200, EMPTY_TWIML)
+    assert resp.headers["content-type"].startswith("text/xml")
+    [row] = inbox_rows()
+    post_body, _ = signed_form(SMS_PATH, pairs)
+    assert pii.decrypt(str(row["payload_encrypted"]), kind="inbox") == post_body.decode()
+    assert (row["provider"], row["provider_event_id"], row["content_type"], row["delivery_id"]) == (
+        "twilio_sms", sid, "application/x-www-form-urlencoded", headers["I-Twilio-Idempotency-Token"])
+    wait_for(lambda: queued_tasks(clean_redis) == ["tasks.ingest.drain_inbox"], timeout=5, what="drain kick")
+    # A retry of the same GET is the same answer and no second row.
+    assert client.get(target, headers=headers).content == EMPTY_TWIML
+    assert len(inbox_rows()) == 1
+
+
+def test_signed_get_status_callback_is_stored_by_sid_and_status(client: TestClient) -> None:
+    """Status callbacks by GET answer 200 with an empty body and are keyed like POSTed ones."""
+    sid = new_sid()
+    for status in ("sent", "delivered"):
+        target, headers = signed_get(STATUS_PATH, status_pairs(sid=sid, status=status))
+        resp = client.get(target, headers=headers)
+        assert (resp.status_code, resp.content) == (200, b"")
+    assert sorted(str(r["provider_event_id"]) for r in inbox_rows()) == [f"{sid}:delivered", f"{sid}:sent"]
+
+
+def test_rule_signed_get_is_stored(client: TestClient) -> None:
+    """A GET signed by a Webhooks Rule (SharedKey over the URL with its query) is accepted."""
+    sid = new_sid()
+    target, headers = signed_get(SMS_PATH, sms_pairs(sid=sid, from_=FROM, to=TO), rule=True)
+    assert client.get(target, headers=headers).status_code == 200
+    assert [r["provider_event_id"] for r in inbox_rows()] == [sid]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda t, h: (t, {k: v for k, v in h.items() if k != "X-Twilio-Signature"}), id="unsigned"),
+        pytest.param(lambda t, h: (t, {**h, "X-Twilio-Signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}), id="wrong"),
+        pytest.param(lambda t, h: (t.replace("Body=hello", "Body=STOP"), h), id="tampered-query"),
+        pytest.param(lambda t, h: (t + "&Extra=1", h), id="added-field"),
+        pytest.param(lambda t, h: (t.replace(SMS_PATH, STATUS_PATH), h), id="other-endpoint"),
+    ],
+)
+def test_get_without_a_valid_signature_is_403_and_stores_nothing(
+    client: TestClient, clean_redis: redis.Redis, mutate: object
+) -> None:
+    """An unsigned, mis-signed or altered GET is refused, stores nothing and kicks nothing."""
+    target, headers = signed_get(SMS_PATH, sms_pairs(sid=new_sid(), from_=FROM, to=TO, body="hello"))
+    target, headers = mutate(target, headers)  # type: ignore[operator]
+    resp = client.get(target, headers=headers)
+    assert resp.status_code == 403
+    assert inbox_rows() == []
+    time.sleep(0.1)
+    assert queued_tasks(clean_redis) == []
+
+
+def test_get_signed_like_a_post_is_403(client: TestClient) -> None:
+    """For GET Twilio signs the URL only: the POST-style string (URL, then the fields again) does not validate."""
+    pairs = sms_pairs(sid=new_sid(), from_=FROM, to=TO)
+    target, headers = signed_get(SMS_PATH, pairs)
+    headers["X-Twilio-Signature"] = twilio_signature(PUBLIC_BASE + target, pairs)
+    assert client.get(target, headers=headers).status_code == 403
+    assert inbox_rows() == []
+
+
+def test_get_query_over_cap_is_413(clean_db: str) -> None:
+    """A query string longer than WEBHOOK_MAX_BODY_BYTES is refused like an oversized body, nothing stored.
+
+    (A small cap: httpx itself refuses URLs over 64 KiB, the default cap.)
+    """
+    set_settings(Settings(WEBHOOK_MAX_BODY_BYTES=2048))
+    try:
+        with TestClient(create_app()) as c:
+            fits, headers = signed_get(SMS_PATH, [("MessageSid", new_sid()), ("Body", "x" * 1900)])
+            assert len(fits.split("?", 1)[1]) <= 2048
+            assert c.get(fits, headers=headers).status_code == 200
+            over, headers = signed_get(SMS_PATH, [("MessageSid", new_sid()), ("Body", "x" * 2100)])
+            assert c.get(over, headers=headers).status_code == 413
+    finally:
+        set_settings(None)
+    assert len(inbox_rows()) == 1
+
+
+def test_head_is_not_a_webhook(client: TestClient) -> None:
+    """HEAD (which Starlette allows wherever GET is) is answered 405 and never stored, even when signed."""
+    target, headers = signed_get(SMS_PATH, sms_pairs(sid=new_sid(), from_=FROM, to=TO))
+    resp = client.head(target, headers=headers)
+    assert resp.status_code == 405
+    assert inbox_rows() == []
+    assert client.get(target, headers=headers).status_code == 200  # the same request as a GET
+    assert len(inbox_rows()) == 1

@@ -23,6 +23,11 @@ TEST_PII_KEY = base64.urlsafe_b64encode(b"test-pii-key-0123456789abcdefghi").dec
 TEST_INDEX_KEY = base64.urlsafe_b64encode(b"test-index-key-0123456789abcdefg").decode()
 TEST_AUTH_TOKEN = "test-twilio-auth-token"
 TEST_ACCOUNT_SID = "AC" + "1" * 32
+# Webhook Rules SharedKeys (name -> secret): the current key and one being rotated out.
+TEST_SHARED_KEYS = {
+    "webhooks_sharedkey_test_current": "test-shared-key-secret-current",
+    "webhooks_sharedkey_test_previous": "test-shared-key-secret:previous",
+}
 
 
 def claim_redis_db() -> int:
@@ -50,6 +55,7 @@ def configure_environment(redis_db: int) -> dict[str, str]:
         "PUBLIC_BASE_URL": "https://hooks.example.test",
         "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+        "TWILIO_WEBHOOK_SHARED_KEYS": ",".join(f"{name}:{secret}" for name, secret in TEST_SHARED_KEYS.items()),
         "META_APP_SECRET": "test-meta-app-secret",
         "META_VERIFY_TOKEN": "test-meta-verify-token",
         "PII_KEYS": f"t1:{TEST_PII_KEY}",

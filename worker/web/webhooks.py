@@ -3,12 +3,18 @@
 Order per POST (the shape of warehouse's SES notification view):
 1. content type (415) and body size (413, by Content-Length and by counting the bytes
    actually read, for chunked bodies); nothing is stored.
-2. signature against the public URL (403); nothing is stored.
+2. signature against the public URL, with the Auth Token or the Webhook Rules SharedKey the
+   request names (403); nothing is stored.
 3. the raw body, encrypted, into core.webhook_inbox, idempotent on the provider's event id,
    committed. A duplicate gets the same success answer.
 4. a coalesced kick of the drain task (worker/ingest/kick.py), after the commit, made by the
    process's kicker thread (worker/web/kicker.py) a few milliseconds later.
 5. the answer: empty TwiML for an inbound SMS, 200 for the rest.
+
+Twilio may be configured to call with GET instead (COMPLIANCE.md §1): then the parameters
+are the query string, capped like a body, signed as part of the URL, and stored as the same
+form-encoded text a POST body would be, so ingest cannot tell the two apart. Any body on a
+GET is neither read, signed nor stored.
 
 Never a 2xx for a webhook that was not stored, and never a 500: a database that cannot take
 the row gives 503 with Retry-After; anything unexpected is logged and gives 503 too. Note
@@ -36,7 +42,13 @@ from worker.ingest.service import request_drain
 from worker.settings import get_settings
 from worker.web import inbox_store
 from worker.web.kicker import Kicker
-from worker.web.signatures import check_twilio_request, is_json_variant, meta_signature_valid
+from worker.web.signatures import (
+    SIGNATURE_SETTINGS_HEADER,
+    TwilioCheck,
+    check_twilio_request,
+    is_json_variant,
+    meta_signature_valid,
+)
 
 __all__ = ["EMPTY_TWIML", "routes"]
 
@@ -109,19 +121,44 @@ async def _store(
     return None
 
 
+def _log_refused(request: Request, provider: str, check: TwilioCheck) -> None:
+    # The key name comes from the request: logged cut short, printable only; never a secret.
+    key = "".join(c for c in check.key_name[:64] if c.isprintable()) if check.key_name else None
+    log.warning(
+        "webhook_signature_invalid",
+        provider=provider,
+        method=request.method,
+        path=_path(request),
+        signed=bool(request.headers.get("x-twilio-signature")),
+        reason=check.reason,
+        key=key,
+    )
+
+
 async def _twilio(request: Request, provider: str) -> Response:
     settings = get_settings()
+    cap = settings.WEBHOOK_MAX_BODY_BYTES
+    raw_query: bytes = request.scope.get("query_string", b"")
+    query = raw_query.decode("latin-1")
     content_type = _header(request, "content-type", 128)
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    json_variant = mime == _JSON and is_json_variant(query)
-    if mime not in ("", _FORM) and not json_variant:
-        return _plain(415, f"expected {_FORM}\n")
-    try:
-        raw = await _read_capped(request, settings.WEBHOOK_MAX_BODY_BYTES)
-    except _TooLarge:
-        log.warning("webhook_too_large", provider=provider, cap=settings.WEBHOOK_MAX_BODY_BYTES)
-        return _plain(413, "body too large\n")
+    if request.method == "GET":
+        if len(raw_query) > cap:
+            log.warning("webhook_too_large", provider=provider, method="GET", cap=cap)
+            return _plain(413, "query too large\n")
+        raw, json_variant, stored_type = raw_query, False, _FORM
+    elif request.method == "POST":
+        mime = (content_type or "").split(";", 1)[0].strip().lower()
+        json_variant = mime == _JSON and is_json_variant(query)
+        if mime not in ("", _FORM) and not json_variant:
+            return _plain(415, f"expected {_FORM}\n")
+        try:
+            raw = await _read_capped(request, cap)
+        except _TooLarge:
+            log.warning("webhook_too_large", provider=provider, cap=cap)
+            return _plain(413, "body too large\n")
+        stored_type = _JSON if json_variant else (content_type or _FORM)
+    else:  # HEAD, which Starlette adds to every GET route: never stored.
+        return _plain(405, "method not allowed\n", {"Allow": "GET, POST"})
     check = check_twilio_request(
         base=settings.PUBLIC_BASE_URL,
         path=_path(request),
@@ -130,22 +167,20 @@ async def _twilio(request: Request, provider: str) -> Response:
         raw=raw,
         signature=request.headers.get("x-twilio-signature"),
         token=settings.secret("TWILIO_AUTH_TOKEN"),
+        settings_header=request.headers.get(SIGNATURE_SETTINGS_HEADER),
+        shared_keys=settings.twilio_shared_keys(),
+        method="GET" if request.method == "GET" else "POST",
     )
-    valid, params = check.valid, check.params
-    if not valid:
-        log.warning(
-            "webhook_signature_invalid",
-            provider=provider,
-            path=_path(request),
-            signed=bool(request.headers.get("x-twilio-signature")),
-        )
+    if not check.valid:
+        _log_refused(request, provider, check)
         return _plain(403, "invalid signature\n")
+    params = check.params
     event_id = sms_event_id(params, raw) if provider == "twilio_sms" else status_event_id(params, raw)
     failure = await _store(
         provider,
         event_id,
         _header(request, "i-twilio-idempotency-token", 255),
-        _JSON if json_variant else (content_type or _FORM),
+        stored_type,
         raw.decode("utf-8", errors="replace"),
     )
     if failure is not None:
@@ -218,8 +253,8 @@ async def meta_events(request: Request) -> Response:
 # Plain Starlette routes: these endpoints take the raw request and need none of FastAPI's
 # parameter machinery (which costs measurable CPU per webhook).
 routes = [
-    Route("/webhooks/twilio/sms", twilio_sms, methods=["POST"]),
-    Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
+    Route("/webhooks/twilio/sms", twilio_sms, methods=["GET", "POST"]),
+    Route("/webhooks/twilio/status", twilio_status, methods=["GET", "POST"]),
     Route("/webhooks/meta", meta_verify, methods=["GET"]),
     Route("/webhooks/meta", meta_events, methods=["POST"]),
 ]
