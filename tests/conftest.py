@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from tests.support import processes  # noqa: E402
+from tests.support.cli import cli  # noqa: E402, F401 - a fixture, shared by the CLI tests
 from worker import migrate, twilio_client  # noqa: E402
 from worker import settings as settings_module  # noqa: E402
 from worker.db import engine, reset_engine  # noqa: E402

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import structlog
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.factories import make_booking, make_customer, make_station, phone
-from worker.cli import app
+from tests.support.cli import run
 from worker.db import session_scope
 from worker.fake_twilio import FakeTwilio
 from worker.models import OutboundMessage, Station
 from worker.sending import send_one
-
-
-@pytest.fixture
-def cli(clean_db: str) -> Iterator[CliRunner]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    yield CliRunner()
-    root.handlers[:], level = saved
-    root.setLevel(level)
-    structlog.reset_defaults()
-
-
-def run(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 @pytest.fixture

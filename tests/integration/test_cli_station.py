@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from worker.cli import app
+from tests.support.cli import run
 from worker.db import session_scope
 from worker.models import AuditAction, AuditLog, Station, StationSender
-
-
-@pytest.fixture
-def cli(clean_db: str) -> Iterator[CliRunner]:
-    """A runner; the commands configure logging onto the runner's stream, so it is restored afterwards."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    yield CliRunner()
-    root.handlers[:], level = saved
-    root.setLevel(level)
-    structlog.reset_defaults()
-
-
-def run(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def add_station(cli: CliRunner, code: str = "NYC01", tz: str = "America/New_York") -> tuple[int, str]:
