@@ -49,6 +49,23 @@ def test_upgrade_downgrade_upgrade_on_empty_database(empty_db_url: str) -> None:
     assert migrate.current_revision(empty_db_url) == migrate.head_revision()
 
 
+def test_head_leaves_every_constraint_validated_and_every_index_valid(db_session) -> None:
+    """Migrations that add checks NOT VALID or build indexes CONCURRENTLY (0002) finish the job."""
+    unvalidated = db_session.execute(
+        text("SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint c "
+             "JOIN pg_namespace n ON n.oid = c.connamespace "
+             "WHERE NOT c.convalidated AND n.nspname NOT LIKE 'pg_%' AND n.nspname <> 'information_schema'")
+    ).scalars().all()
+    invalid = db_session.execute(
+        text("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid OR NOT indisready")
+    ).scalars().all()
+    assert (unvalidated, invalid) == ([], [])
+    held_checks = db_session.execute(
+        text("SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_outbound_messages_%' AND convalidated")
+    ).scalar_one()
+    assert held_checks >= 4
+
+
 def test_single_linear_head() -> None:
     """One linear history: exactly one head."""
     from alembic.script import ScriptDirectory

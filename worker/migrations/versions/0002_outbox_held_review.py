@@ -6,13 +6,16 @@ location (COMPLIANCE.md §5). ``msgworker send release`` lets a person supply th
 (a US state) or cancel the text; these columns keep the answer on the row, where the gate
 reads it at its next decision (worker/gate_facts.py), and the basis can name its source.
 
-Every column is nullable without a default, so adding them rewrites nothing; the checks
-only see NULLs on existing rows. The partial index holds the (few) rows waiting for a
-person, so ``msgworker send held`` does not scan the outbox.
+Every column is nullable without a default, so adding them rewrites nothing. The outbox is
+the busiest table the send path writes, so nothing here scans it while holding the ALTER's
+exclusive lock: the checks are added NOT VALID (existing rows only hold NULLs in the new
+columns) and validated after that transaction commits, and the partial index (the few rows
+waiting for a person, so ``msgworker send held`` does not scan the outbox) is built
+CONCURRENTLY; both of those let sends go on meanwhile.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 10:00:00.000000
+Create Date: 2026-11-25 22:30:00.000000
 
 """
 
@@ -48,15 +51,19 @@ def upgrade() -> None:
     op.add_column(_TABLE, sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True), schema="core")
     op.add_column(_TABLE, sa.Column("review_note", sa.Text(), nullable=True), schema="core")
     for name, condition in _CHECKS.items():
-        op.create_check_constraint(op.f(name), _TABLE, condition, schema="core")
-    op.create_index(
-        "ix_outbound_messages_held",
-        _TABLE,
-        ["created_at"],
-        unique=False,
-        schema="core",
-        postgresql_where=sa.text(_HELD_WHERE),
-    )
+        op.create_check_constraint(op.f(name), _TABLE, condition, schema="core", postgresql_not_valid=True)
+    with op.get_context().autocommit_block():  # commits the ALTERs above first
+        for name in _CHECKS:
+            op.execute(f"ALTER TABLE core.{_TABLE} VALIDATE CONSTRAINT {name}")
+        op.create_index(
+            "ix_outbound_messages_held",
+            _TABLE,
+            ["created_at"],
+            unique=False,
+            schema="core",
+            postgresql_where=sa.text(_HELD_WHERE),
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
