@@ -14,6 +14,8 @@ id>``, ``consent-help:<provider message id>``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from enum import Enum
 
 import structlog
 from sqlalchemy import select, text
@@ -24,10 +26,10 @@ from worker.models import ConsentState, OutboundMessage, Station
 from worker.outbox import cancel_pending_for_number, enqueue
 
 __all__ = [
+    "KeywordReply",
     "cancel_after_opt_out",
     "cancel_after_opt_out_many",
-    "queue_help_reply",
-    "queue_opt_in_confirmation",
+    "queue_keyword_reply",
     "queue_opt_out_confirmation",
 ]
 
@@ -121,8 +123,23 @@ def queue_opt_out_confirmation(
     return result.message
 
 
-def queue_opt_in_confirmation(
+class KeywordReply(Enum):
+    """The replies a keyword earns (value: the idempotency key's infix)."""
+
+    START = "start"
+    HELP = "help"
+
+
+# reply -> (its body for the station, its log event)
+_KEYWORD_REPLIES: dict[KeywordReply, tuple[Callable[[Station], str], str]] = {
+    KeywordReply.START: (lambda st: opt_in_confirmation(st.brand_name), "opt_in_confirmation_queued"),
+    KeywordReply.HELP: (lambda st: help_reply(st.brand_name, st.contact, st.help_text), "help_reply_queued"),
+}
+
+
+def queue_keyword_reply(
     session: Session,
+    reply: KeywordReply,
     *,
     station: Station,
     phone_e164: str,
@@ -131,63 +148,16 @@ def queue_opt_in_confirmation(
     customer_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
-    return _queue_keyword_reply(
-        session,
-        station=station,
-        phone_e164=phone_e164,
-        event_id=event_id,
-        body=opt_in_confirmation(station.brand_name),
-        idempotency_key=f"consent-start:{provider_message_id}",
-        log_event="opt_in_confirmation_queued",
-        customer_id=customer_id,
-        thread_id=thread_id,
-    )
-
-
-def queue_help_reply(
-    session: Session,
-    *,
-    station: Station,
-    phone_e164: str,
-    event_id: uuid.UUID,
-    provider_message_id: str,
-    customer_id: uuid.UUID | None = None,
-    thread_id: uuid.UUID | None = None,
-) -> OutboundMessage:
-    return _queue_keyword_reply(
-        session,
-        station=station,
-        phone_e164=phone_e164,
-        event_id=event_id,
-        body=help_reply(station.brand_name, station.contact, station.help_text),
-        idempotency_key=f"consent-help:{provider_message_id}",
-        log_event="help_reply_queued",
-        customer_id=customer_id,
-        thread_id=thread_id,
-    )
-
-
-def _queue_keyword_reply(
-    session: Session,
-    *,
-    station: Station,
-    phone_e164: str,
-    event_id: uuid.UUID,
-    body: str,
-    idempotency_key: str,
-    log_event: str,
-    customer_id: uuid.UUID | None,
-    thread_id: uuid.UUID | None,
-) -> OutboundMessage:
-    # START and HELP replies: keyed by the inbound message, so a redelivered webhook
-    # queues nothing new.
+    """The START confirmation or the HELP reply, keyed by the inbound message, so a redelivered
+    webhook queues nothing new."""
+    body, log_event = _KEYWORD_REPLIES[reply]
     result = enqueue(
         session,
         station_id=station.id,
         to=phone_e164,
-        body=body,
+        body=body(station),
         purpose="compliance",
-        idempotency_key=idempotency_key,
+        idempotency_key=f"consent-{reply.value}:{provider_message_id}",
         in_reply_to_event_id=event_id,
         customer_id=customer_id,
         thread_id=thread_id,

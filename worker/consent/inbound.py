@@ -30,7 +30,6 @@ by phone number, and a PSID is not one. Those messages are logged and left alone
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -43,9 +42,9 @@ from compliance.keywords import Classification, classify
 from compliance.phones import normalize
 from worker import pii
 from worker.consent.effects import (
+    KeywordReply,
     cancel_after_opt_out,
-    queue_help_reply,
-    queue_opt_in_confirmation,
+    queue_keyword_reply,
     queue_opt_out_confirmation,
 )
 from worker.consent.ledger import RecordResult, record_event
@@ -204,7 +203,7 @@ def _opt_in(
         return
     now = covering_state(session, result.event.phone_index, message.station_id)
     _reply(
-        session, message, station, decision, result, queue_opt_in_confirmation,
+        session, message, station, decision, result, KeywordReply.START,
         skipped="opt_in_confirmation_skipped",
         # A narrower opt-in (station scope) does not lift a broader opt-out.
         refusals=((now.opted_out, "still_opted_out"), (not result.lifted_opt_out, "was_not_opted_out")),
@@ -221,14 +220,14 @@ def _help(
         return
     state = covering_state(session, result.event.phone_index, message.station_id)
     _reply(
-        session, message, station, decision, result, queue_help_reply,
+        session, message, station, decision, result, KeywordReply.HELP,
         skipped="help_reply_skipped", refusals=((state.opted_out, "opted_out"),),
     )  # fmt: skip
 
 
 def _reply(
     session: Session, message: InboundMessage, station: Station, decision: InboundDecision,
-    result: RecordResult, queue: Callable[..., OutboundMessage], *, skipped: str,
+    result: RecordResult, reply: KeywordReply, *, skipped: str,
     refusals: tuple[tuple[bool, str], ...],
 ) -> None:
     """Queue a keyword's reply unless a refusal holds or Twilio's Advanced Opt-Out already answered."""
@@ -237,8 +236,9 @@ def _reply(
             log.info(skipped, reason=reason, event_id=str(result.event.id))
             return
     assert message.phone_e164 is not None
-    queue(
+    queue_keyword_reply(
         session,
+        reply,
         station=station,
         phone_e164=message.phone_e164,
         event_id=result.event.id,
