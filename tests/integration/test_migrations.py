@@ -66,6 +66,40 @@ def test_head_leaves_every_constraint_validated_and_every_index_valid(db_session
     assert held_checks >= 4
 
 
+def test_0002_rerun_after_a_failure_past_its_commit(empty_db_url: str) -> None:
+    """0002 commits its ALTER before validating and building the index CONCURRENTLY; a run that
+    failed after that commit (columns there, a check not valid, an invalid index left by an
+    interrupted concurrent build) must simply be run again."""
+    migrate.upgrade("0001", empty_db_url)
+    dsn = empty_db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE core.outbound_messages ADD COLUMN recipient_state varchar(2), "
+                     "ADD COLUMN location_source varchar(16)")
+        conn.execute("ALTER TABLE core.outbound_messages ADD CONSTRAINT ck_outbound_messages_recipient_state "
+                     "CHECK (recipient_state ~ '^[A-Z]{2}$') NOT VALID")
+        # A failed concurrent build leaves its index behind, invalid, under the name 0002 uses.
+        conn.execute("CREATE TABLE core.dups (x int)")
+        conn.execute("INSERT INTO core.dups VALUES (1), (1)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_outbound_messages_held ON core.dups (x)")
+    migrate.upgrade("head", empty_db_url)
+    assert migrate.current_revision(empty_db_url) == migrate.head_revision()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        index = conn.execute(
+            "SELECT indrelid::regclass::text, indisvalid FROM pg_index "
+            "WHERE indexrelid = to_regclass('core.ix_outbound_messages_held')"
+        ).fetchall()
+        assert index == [("core.outbound_messages", True)]
+        checks = conn.execute(
+            "SELECT conname, convalidated FROM pg_constraint "
+            "WHERE conrelid = 'core.outbound_messages'::regclass AND conname IN ("
+            "'ck_outbound_messages_recipient_state', 'ck_outbound_messages_location_source', "
+            "'ck_outbound_messages_located', 'ck_outbound_messages_reviewed') ORDER BY conname"
+        ).fetchall()
+        assert [c[1] for c in checks] == [True] * 4
+        conn.execute("DROP TABLE core.dups")
+
+
 def test_single_linear_head() -> None:
     """One linear history: exactly one head."""
     from alembic.script import ScriptDirectory

@@ -43,18 +43,45 @@ _CHECKS = {
 _HELD_WHERE = "status = 'blocked' AND gate_reason = 'zone_unknown' AND reviewed_at IS NULL"
 
 
+_COLUMNS = (
+    ("recipient_state", "varchar(2)"),
+    ("location_source", "varchar(16)"),
+    ("reviewed_by", "varchar(200)"),
+    ("reviewed_at", "timestamptz"),
+    ("review_note", "text"),
+)
+
+
 def upgrade() -> None:
-    """Upgrade schema."""
-    op.add_column(_TABLE, sa.Column("recipient_state", sa.String(length=2), nullable=True), schema="core")
-    op.add_column(_TABLE, sa.Column("location_source", sa.String(length=16), nullable=True), schema="core")
-    op.add_column(_TABLE, sa.Column("reviewed_by", sa.String(length=200), nullable=True), schema="core")
-    op.add_column(_TABLE, sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True), schema="core")
-    op.add_column(_TABLE, sa.Column("review_note", sa.Text(), nullable=True), schema="core")
+    """Upgrade schema. Every step is idempotent: the autocommit block below commits the ALTER
+    before the slow steps, so a run that fails in them is re-run from the start."""
+    # Do not queue behind a long transaction while holding up every outbox write behind us.
+    op.execute("SET LOCAL lock_timeout = '10s'")
+    op.execute(
+        f"ALTER TABLE core.{_TABLE} "
+        + ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in _COLUMNS)
+    )
+    existing = set(
+        op.get_bind().execute(
+            sa.text("SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"),
+            {"t": f"core.{_TABLE}"},
+        ).scalars()
+    )
     for name, condition in _CHECKS.items():
-        op.create_check_constraint(op.f(name), _TABLE, condition, schema="core", postgresql_not_valid=True)
+        if name not in existing:
+            op.create_check_constraint(op.f(name), _TABLE, condition, schema="core", postgresql_not_valid=True)
     with op.get_context().autocommit_block():  # commits the ALTERs above first
         for name in _CHECKS:
-            op.execute(f"ALTER TABLE core.{_TABLE} VALIDATE CONSTRAINT {name}")
+            op.execute(f"ALTER TABLE core.{_TABLE} VALIDATE CONSTRAINT {name}")  # a no-op once valid
+        # A concurrent build that was interrupted leaves an invalid index behind: rebuild it.
+        invalid = op.get_bind().execute(
+            sa.text(
+                "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('core.ix_outbound_messages_held') "
+                "AND NOT indisvalid"
+            )
+        ).first()
+        if invalid:
+            op.execute("DROP INDEX CONCURRENTLY IF EXISTS core.ix_outbound_messages_held")
         op.create_index(
             "ix_outbound_messages_held",
             _TABLE,
@@ -63,6 +90,7 @@ def upgrade() -> None:
             schema="core",
             postgresql_where=sa.text(_HELD_WHERE),
             postgresql_concurrently=True,
+            if_not_exists=True,
         )
 
 
@@ -71,5 +99,5 @@ def downgrade() -> None:
     op.drop_index("ix_outbound_messages_held", table_name=_TABLE, schema="core", postgresql_where=sa.text(_HELD_WHERE))
     for name in reversed(_CHECKS):
         op.drop_constraint(op.f(name), _TABLE, type_="check", schema="core")
-    for column in ("review_note", "reviewed_at", "reviewed_by", "location_source", "recipient_state"):
+    for column, _kind in reversed(_COLUMNS):
         op.drop_column(_TABLE, column, schema="core")
