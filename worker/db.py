@@ -72,6 +72,11 @@ def driver_connection(session: Session) -> psycopg.Connection[Any]:
     For the few statements on a hot path (the send gate's reads, the consent lookup) where
     SQLAlchemy's per-execution work costs more than the query: they run in the session's
     own transaction, with psycopg's prepared statements and pipelining.
+
+    Errors from such statements are psycopg's own (``psycopg.Error``), not SQLAlchemy's
+    wrappers, and SQLAlchemy does not see that the transaction failed: the caller's scope
+    must roll back on any exception (``session_scope`` does; worker/ingest/drain.py catches
+    both kinds), and a retry written around these paths must catch ``psycopg.Error`` too.
     """
     session.flush()  # pending ORM changes must be visible to the raw statements
     conn = session.connection().connection.driver_connection

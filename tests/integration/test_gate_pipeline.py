@@ -24,6 +24,7 @@ from tests.integration.test_sending import customer_with_booking, put, row, sett
 from worker import pii
 from worker.consent.ledger import record_event
 from worker.db import get_sessionmaker, session_scope
+from worker.gate_facts import read_sendable
 from worker.locks import lock_number
 from worker.send_decision import SendResult, decide_batch
 
@@ -122,3 +123,41 @@ def test_a_row_that_became_sendable_while_the_lock_waited_is_left_alone() -> Non
     assert (by_id[row_b].status, by_id[row_b].reason) == ("skipped", "not_sendable")
     after = row(row_b)
     assert (after.status, after.gate_decision, after.decided_at) == ("pending", None, None)
+
+
+def test_read_sendable_returns_no_facts_for_a_row_whose_number_it_did_not_lock() -> None:
+    """The same window, one level down: read_sendable itself leaves row B out of both answers,
+    so no caller can decide B from facts read without B's number lock."""
+    station_id, _ = setup_station()
+    to_a = customer_with_booking(station_id)
+    to_b = customer_with_booking(station_id, phone())
+    row_a, row_b = put(station_id, to_a), put(station_id, to_b)
+    with session_scope() as s:
+        s.execute(text("UPDATE core.outbound_messages SET status = 'sending' WHERE id = :id"), {"id": row_b})
+    out: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            with session_scope() as s:
+                out["answer"] = read_sendable(s, [row_a, row_b], now=datetime.now(UTC))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            out["error"] = exc
+
+    holder = get_sessionmaker()()
+    try:
+        holder.begin()
+        lock_number(holder, pii.blind_index(to_a, kind="phone"))
+        thread = threading.Thread(target=read)
+        thread.start()
+        _wait_for_advisory_waiter()
+        with session_scope() as s:
+            s.execute(text("UPDATE core.outbound_messages SET status = 'pending' WHERE id = :id"), {"id": row_b})
+        holder.commit()
+    finally:
+        holder.close()
+    thread.join(30)
+    if "error" in out:
+        raise out["error"]
+    indexes, claimed = out["answer"]
+    assert set(indexes) == {row_a}
+    assert set(claimed) == {row_a}
