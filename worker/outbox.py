@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from compliance.phones import normalize
+from compliance.segments import count_segments
 from worker import pii
 from worker.models import Campaign, OutboundMessage, Station, StationSender
 
@@ -99,6 +100,7 @@ def enqueue(
         "to_encrypted": pii.encrypt(e164, kind="phone"),
         "to_index": pii.blind_index(e164, kind="phone"),
         "body": body,
+        "segments": count_segments(body).segments,
         "purpose": purpose,
         "campaign_id": campaign_id,
         "in_reply_to_event_id": in_reply_to_event_id,

@@ -6,9 +6,12 @@ time. Each tick (beat, every second) claims due rows with ``FOR UPDATE SKIP LOCK
 beats or a manual run do no harm), marks them "queued" and publishes send tasks after the
 commit, a few ids per task so one task's overhead is shared.
 
-With rate limiting on, a tick releases at most about two seconds' worth of rows per sender
-(``rate_per_second``), so a campaign backlog does not bounce off the token bucket over and
-over; compliance rows (opt-out confirmations are due within five minutes) go first.
+With rate limiting on, a tick releases at most about two seconds' worth of segments per
+sender (``rate_per_second`` is segments/s, the unit of Twilio's MPS and of the token bucket,
+worker/rate_limit.py; each row's ``segments`` was counted at enqueue), so a campaign backlog
+does not bounce off the token bucket over and over; compliance rows (opt-out confirmations
+are due within five minutes) go first. A sender's first row in line always goes, so a text
+longer than two seconds' worth is paced by the bucket, never starved here.
 
 The tick also re-publishes "queued" rows whose task never ran (a lost broker message, a
 worker killed before it acknowledged): the send task is idempotent per row, so a second
@@ -47,23 +50,25 @@ _RELEASE_UNLIMITED = text(
     """
 )
 
-# Per sender, at most ceil(rate * :window) rows per tick; compliance rows first. The
-# candidate scan is bounded so a huge backlog costs one bounded index scan per tick.
+# Per sender, rows in line while their running total of segments stays within
+# ceil(rate * :window) (the first row always); compliance rows first. The candidate scan is
+# bounded so a huge backlog costs one bounded index scan per tick.
 _RELEASE_PACED = text(
     """
     WITH cand AS (
-      SELECT o.id, o.sender_id, o.purpose, o.not_before FROM core.outbound_messages o
+      SELECT o.id, o.sender_id, o.purpose, o.not_before, o.segments FROM core.outbound_messages o
       WHERE o.status IN ('pending', 'deferred') AND o.not_before <= now()
       ORDER BY o.not_before
       LIMIT :scan),
     ranked AS (
-      SELECT c.id, row_number() OVER (
-               PARTITION BY c.sender_id ORDER BY (c.purpose = 'compliance') DESC, c.not_before) AS rn,
+      SELECT c.id, c.segments, sum(c.segments) OVER (
+               PARTITION BY c.sender_id ORDER BY (c.purpose = 'compliance') DESC, c.not_before, c.id
+               ROWS UNBOUNDED PRECEDING) AS used,
              greatest(1, ceil(coalesce(s.rate_per_second, 1) * :window)) AS cap
       FROM cand c LEFT JOIN identity.station_senders s ON s.id = c.sender_id),
     due AS (
       SELECT o.id FROM core.outbound_messages o JOIN ranked r ON r.id = o.id
-      WHERE r.rn <= r.cap AND o.status IN ('pending', 'deferred') AND o.not_before <= now()
+      WHERE (r.used <= r.cap OR r.used = r.segments) AND o.status IN ('pending', 'deferred') AND o.not_before <= now()
       LIMIT :limit
       FOR UPDATE OF o SKIP LOCKED)
     UPDATE core.outbound_messages o SET status = 'queued', updated_at = now()

@@ -542,6 +542,29 @@ def test_paced_release_caps_rows_per_sender(fake: FakeTwilio) -> None:
     assert len(released) == 2
 
 
+def test_paced_release_counts_segments_and_never_starves_a_long_text(fake: FakeTwilio) -> None:
+    """A 1/s sender gets two seconds' worth of segments per tick: a 3-segment text first in line
+    goes alone (more than the window, but never held back here); behind two short texts it waits."""
+    station_id, _ = setup_station()
+    to = customer_with_booking(station_id)
+    long_body = "Your booking is confirmed. " + "Menu details follow. " * 19  # 3 GSM-7 segments
+    first = put(station_id, to, body=long_body)
+    for _ in range(2):
+        put(station_id, to)
+    assert row(first).segments == 3
+    paced = settings_with(OUTBOUND_RATE_LIMIT_ENABLED=True)
+    with rolled_back() as s:
+        assert release_due(s, settings=paced) == [first]
+    with session_scope() as s:  # out of the way: now a long text waits behind the two short ones
+        s.execute(text("UPDATE core.outbound_messages SET not_before = now() + interval '1 hour' WHERE id = :id"),
+                  {"id": first})
+    later = put(station_id, to, body=long_body)
+    with rolled_back() as s:
+        released = release_due(s, settings=paced)
+    assert len(released) == 2
+    assert later not in released
+
+
 def test_a_batch_decides_each_row_on_its_own_and_sends_the_allowed_in_parallel(fake: FakeTwilio) -> None:
     """A batch of allowed, blocked, deferred, two-to-one-number and settled rows: one result each, in order."""
     station_id, _ = setup_station()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     text,
@@ -94,6 +95,9 @@ class OutboundMessage(Base):
     # Blind index of the E.164 recipient: consent, caps and cancellations key on it.
     to_index: Mapped[bytes] = mapped_column(LargeBinary(32))
     body: Mapped[str] = mapped_column(Text)
+    # SMS segments of the body (compliance/segments.py), set at enqueue: the release tick
+    # paces each sender in segments, the unit of Twilio's MPS and of the token bucket.
+    segments: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
     purpose: Mapped[str] = mapped_column(String(16))
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("marketing.campaigns.id", ondelete="SET NULL"), index=True
