@@ -249,3 +249,20 @@ def test_confirmation_survives_a_repeated_opt_out(db_session: Session) -> None:
         )
     }
     assert statuses == {conf.id: "pending", promo.id: "cancelled"}
+
+
+def test_verify_reports_progress_in_steps_that_add_up_to_the_events(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ledger verify` takes minutes on a million events; its progress callback is told in steps
+    (every _PROGRESS_EVERY events, here 2) and the steps add up to every event checked."""
+    from worker.consent import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "_PROGRESS_EVERY", 2)
+    for n in range(5):
+        _record(db_session, phone(), "opt_out", minutes=n)
+    steps: list[int] = []
+    report = verify_ledger(db_session, progress=steps.append)
+    assert report.ok
+    assert sum(steps) == report.events >= 5
+    assert len(steps) >= 3

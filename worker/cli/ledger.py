@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from sqlalchemy import func, select
 
 from worker.cli.common import setup
 from worker.consent.ledger import verify_ledger
 from worker.db import get_sessionmaker
+from worker.models import ConsentEvent
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,7 +28,21 @@ def verify(
     try:
         # One consistent snapshot: events appended while we read are simply not seen.
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        report = verify_ledger(session, max_problems=max_problems)
+        total = session.execute(select(func.count()).select_from(ConsentEvent)).scalar_one()
+        # Progress on stderr, so --json output on stdout stays clean.
+        with Progress(
+            TextColumn("verifying ledger"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        ) as progress:
+            task = progress.add_task("events", total=total)
+            report = verify_ledger(
+                session, max_problems=max_problems, progress=lambda n: progress.advance(task, n)
+            )
     finally:
         session.rollback()
         session.close()

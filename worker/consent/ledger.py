@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -470,6 +470,8 @@ def record_carrier_opt_out(
     return result
 
 
-def verify_ledger(session: Session, *, max_problems: int = 1000) -> VerifyReport:
+def verify_ledger(
+    session: Session, *, max_problems: int = 1000, progress: Callable[[int], None] | None = None
+) -> VerifyReport:
     """Recompute every hash and replay the projection; see worker.consent.verify."""
-    return verify(session, max_problems=max_problems)
+    return verify(session, max_problems=max_problems, progress=progress)
