@@ -14,10 +14,11 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from tests.factories import phone
 from tests.integration.test_sending import customer_with_booking, put, row, settings_with, setup_station
@@ -29,6 +30,8 @@ from worker.locks import lock_number
 from worker.send_decision import SendResult, decide_batch
 
 pytestmark = pytest.mark.usefixtures("clean_db", "clean_redis")
+
+T = TypeVar("T")
 
 
 def _wait_for_advisory_waiter(timeout: float = 10.0) -> None:
@@ -48,31 +51,64 @@ def _wait_for_advisory_waiter(timeout: float = 10.0) -> None:
     raise AssertionError("the decision never waited on the number's lock")
 
 
-def _decide_in_thread(ids: list[uuid.UUID]) -> tuple[threading.Thread, Callable[[], list[SendResult]]]:
+def _in_thread(work: Callable[[Session], T]) -> Callable[[], T]:
+    """Start ``work`` in its own session and transaction on a thread; the returned function
+    waits for it and gives its answer (or re-raises its error in the test's thread)."""
     out: dict[str, Any] = {}
 
     def run() -> None:
         try:
             with session_scope() as s:
-                results, prepared = decide_batch(
-                    s, ids, task_id=None, now=datetime.now(UTC), settings=settings_with()
-                )
-            # An allowed row comes back as a send to make; report it as its new status.
-            out["results"] = results + [SendResult(p.message_id, "sending") for p in prepared]
-        except BaseException as exc:  # re-raised in the test's thread by results()
+                out["answer"] = work(s)
+        except BaseException as exc:  # re-raised in the test's thread below
             out["error"] = exc
 
     thread = threading.Thread(target=run)
     thread.start()
 
-    def results() -> list[SendResult]:
+    def answer() -> T:
         thread.join(30)
-        assert not thread.is_alive(), "the decision did not finish"
+        assert not thread.is_alive(), "the work did not finish"
         if "error" in out:
             raise out["error"]
-        return list(out["results"])
+        return cast(T, out["answer"])
 
-    return thread, results
+    return answer
+
+
+def _decide(ids: list[uuid.UUID]) -> Callable[[Session], list[SendResult]]:
+    def work(s: Session) -> list[SendResult]:
+        results, prepared = decide_batch(s, ids, task_id=None, now=datetime.now(UTC), settings=settings_with())
+        # An allowed row comes back as a send to make; report it as its new status.
+        return results + [SendResult(p.message_id, "sending") for p in prepared]
+
+    return work
+
+
+def _while_b_turns_sendable(
+    work: Callable[[list[uuid.UUID]], Callable[[Session], T]],
+) -> tuple[uuid.UUID, uuid.UUID, T]:
+    """Rows A and B to two numbers; B is "sending" (not sendable), A's number is locked by
+    another transaction. ``work([A, B])`` starts and waits for A's lock; meanwhile B becomes
+    pending again (e.g. put back by a retry); then A's lock is released. (A, B, its answer)."""
+    station_id, _ = setup_station()
+    to_a = customer_with_booking(station_id)
+    to_b = customer_with_booking(station_id, phone())
+    row_a, row_b = put(station_id, to_a), put(station_id, to_b)
+    with session_scope() as s:
+        s.execute(text("UPDATE core.outbound_messages SET status = 'sending' WHERE id = :id"), {"id": row_b})
+    holder = get_sessionmaker()()
+    try:
+        holder.begin()
+        lock_number(holder, pii.blind_index(to_a, kind="phone"))
+        answer = _in_thread(work([row_a, row_b]))
+        _wait_for_advisory_waiter()
+        with session_scope() as s:
+            s.execute(text("UPDATE core.outbound_messages SET status = 'pending' WHERE id = :id"), {"id": row_b})
+        holder.commit()
+    finally:
+        holder.close()
+    return row_a, row_b, answer()
 
 
 def test_an_opt_out_committed_while_the_decision_waits_is_seen() -> None:
@@ -87,7 +123,7 @@ def test_an_opt_out_committed_while_the_decision_waits_is_seen() -> None:
             holder, phone_e164=to, kind="opt_out", purpose="all", source="staff",
             evidence={"by": "test"}, occurred_at=datetime.now(UTC),
         )  # fmt: skip
-        _, results = _decide_in_thread([mid])
+        results = _in_thread(_decide([mid]))
         _wait_for_advisory_waiter()
         holder.commit()
     finally:
@@ -100,25 +136,8 @@ def test_an_opt_out_committed_while_the_decision_waits_is_seen() -> None:
 def test_a_row_that_became_sendable_while_the_lock_waited_is_left_alone() -> None:
     """Row B was not sendable when the lock statement chose its numbers, so B's number was never
     locked; B turns sendable before the claim runs. The claim sees B, but the decision must not."""
-    station_id, _ = setup_station()
-    to_a = customer_with_booking(station_id)
-    to_b = customer_with_booking(station_id, phone())
-    row_a, row_b = put(station_id, to_a), put(station_id, to_b)
-    with session_scope() as s:
-        s.execute(text("UPDATE core.outbound_messages SET status = 'sending' WHERE id = :id"), {"id": row_b})
-    holder = get_sessionmaker()()
-    try:
-        holder.begin()
-        lock_number(holder, pii.blind_index(to_a, kind="phone"))
-        _, results = _decide_in_thread([row_a, row_b])
-        _wait_for_advisory_waiter()
-        # While the decision waits for A's number: B becomes due again (e.g. put back by a retry).
-        with session_scope() as s:
-            s.execute(text("UPDATE core.outbound_messages SET status = 'pending' WHERE id = :id"), {"id": row_b})
-        holder.commit()
-    finally:
-        holder.close()
-    by_id = {r.message_id: r for r in results()}
+    row_a, row_b, results = _while_b_turns_sendable(_decide)
+    by_id = {r.message_id: r for r in results}
     assert by_id[row_a].status == "sending"  # decided (allowed) under its lock
     assert (by_id[row_b].status, by_id[row_b].reason) == ("skipped", "not_sendable")
     after = row(row_b)
@@ -128,36 +147,14 @@ def test_a_row_that_became_sendable_while_the_lock_waited_is_left_alone() -> Non
 def test_read_sendable_returns_no_facts_for_a_row_whose_number_it_did_not_lock() -> None:
     """The same window, one level down: read_sendable itself leaves row B out of both answers,
     so no caller can decide B from facts read without B's number lock."""
-    station_id, _ = setup_station()
-    to_a = customer_with_booking(station_id)
-    to_b = customer_with_booking(station_id, phone())
-    row_a, row_b = put(station_id, to_a), put(station_id, to_b)
-    with session_scope() as s:
-        s.execute(text("UPDATE core.outbound_messages SET status = 'sending' WHERE id = :id"), {"id": row_b})
-    out: dict[str, Any] = {}
 
-    def read() -> None:
-        try:
-            with session_scope() as s:
-                out["answer"] = read_sendable(s, [row_a, row_b], now=datetime.now(UTC))
-        except BaseException as exc:  # re-raised below, in the test's thread
-            out["error"] = exc
+    def read(ids: list[uuid.UUID]) -> Callable[[Session], tuple[set[uuid.UUID], set[uuid.UUID]]]:
+        def work(s: Session) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+            indexes, claimed = read_sendable(s, ids, now=datetime.now(UTC))
+            return set(indexes), set(claimed)
 
-    holder = get_sessionmaker()()
-    try:
-        holder.begin()
-        lock_number(holder, pii.blind_index(to_a, kind="phone"))
-        thread = threading.Thread(target=read)
-        thread.start()
-        _wait_for_advisory_waiter()
-        with session_scope() as s:
-            s.execute(text("UPDATE core.outbound_messages SET status = 'pending' WHERE id = :id"), {"id": row_b})
-        holder.commit()
-    finally:
-        holder.close()
-    thread.join(30)
-    if "error" in out:
-        raise out["error"]
-    indexes, claimed = out["answer"]
-    assert set(indexes) == {row_a}
-    assert set(claimed) == {row_a}
+        return work
+
+    row_a, _, (locked, claimed) = _while_b_turns_sendable(read)
+    assert locked == {row_a}
+    assert claimed == {row_a}
