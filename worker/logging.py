@@ -92,7 +92,14 @@ def configure_logging(level: str = "INFO", fmt: str = "console", *, cache: bool 
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a stdlib-bound logger otherwise runs the whole chain (time
+        # stamp, masking) for a debug line that stdlib then drops at INFO; that was ~10% of
+        # the ingest worker's CPU for one log.debug per new customer (bench/ingest.py).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=cache,

@@ -122,3 +122,33 @@ def test_mask_phone_keeps_only_the_last_two_digits() -> None:
     assert mask_phone(PHONE) == "+*********23"
     assert mask_phone("(415) 555-0123") == "********23"
     assert mask_phone("12") == "***"
+
+
+class _CountingMapping(dict[str, str]):
+    """A field value that counts how often the pipeline looks inside it (mask_pii does)."""
+
+    reads = 0
+
+    def items(self):  # type: ignore[override]
+        type(self).reads += 1
+        return super().items()
+
+
+def test_lines_below_the_level_skip_the_processor_chain(capsys) -> None:
+    """A debug line at INFO is dropped before masking and rendering run, not after (hot-path cost)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("INFO", "json")
+        log = structlog.get_logger("test.level")
+        _CountingMapping.reads = 0
+        log.debug("below_level", data=_CountingMapping(a="b"))
+        assert _CountingMapping.reads == 0
+        assert "below_level" not in capsys.readouterr().err
+        log.info("at_level", data=_CountingMapping(a="b"))
+        assert _CountingMapping.reads == 1
+        assert "at_level" in capsys.readouterr().err
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
