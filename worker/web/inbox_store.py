@@ -23,7 +23,13 @@ from sqlalchemy import Engine, create_engine
 from worker import pii
 from worker.settings import get_settings
 
-__all__ = ["StoreUnavailable", "store", "store_engine"]
+__all__ = ["POOL_SIZE", "POOL_TIMEOUT_SECONDS", "StoreUnavailable", "store", "store_engine"]
+
+# The receiver lets at most POOL_SIZE stores run at once (worker/web/webhooks.py), so the
+# pool never opens overflow connections: under load those were opened and closed again on
+# every burst (a new Postgres backend each time).
+POOL_SIZE = 8
+POOL_TIMEOUT_SECONDS = 5.0
 
 _INSERT = (
     "INSERT INTO core.webhook_inbox (provider, provider_event_id, delivery_id, content_type, payload_encrypted)"
@@ -40,9 +46,9 @@ class StoreUnavailable(RuntimeError):
 def _engine(url: str) -> Engine:
     engine = create_engine(
         url,
-        pool_size=8,
+        pool_size=POOL_SIZE,
         max_overflow=4,
-        pool_timeout=5,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=False,
         connect_args={"connect_timeout": 3, "options": "-c statement_timeout=5000 -c lock_timeout=3000"},
     )

@@ -28,8 +28,10 @@ and marked failed by the worker with a readable reason, so nothing signed is eve
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import weakref
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -107,12 +109,41 @@ def _store_and_kick(provider: str, event_id: str, delivery_id: str | None, conte
     return created
 
 
+# One gate per event loop (test clients run their own loops): at most POOL_SIZE stores in
+# the thread pool at once. More threads than pooled connections only made the pool open and
+# close overflow connections and threads wait on its lock, both costing CPU per webhook.
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(inbox_store.POOL_SIZE)
+    return gate
+
+
+async def _store_gated(
+    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
+) -> bool:
+    gate = _gate()
+    try:
+        # The same bound as the pool's own checkout timeout: a stuck database is a quick 503.
+        await asyncio.wait_for(gate.acquire(), inbox_store.POOL_TIMEOUT_SECONDS)
+    except TimeoutError as exc:
+        raise inbox_store.StoreUnavailable("no database connection: all busy") from exc
+    try:
+        return await run_in_threadpool(_store_and_kick, provider, event_id, delivery_id, content_type, text)
+    finally:
+        gate.release()
+
+
 async def _store(
     provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
 ) -> Response | None:
     """Store and kick; a 503 response when the database cannot take it, else None."""
     try:
-        created = await run_in_threadpool(_store_and_kick, provider, event_id, delivery_id, content_type, text)
+        created = await _store_gated(provider, event_id, delivery_id, content_type, text)
     except inbox_store.StoreUnavailable as exc:
         log.warning("webhook_not_stored", provider=provider, error=str(exc))
         return _plain(503, "storage unavailable, retry later\n", _RETRY_AFTER)
