@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from worker.inbound import InboundMessage
 
-__all__ = ["on_inbound"]
+__all__ = ["is_inert", "on_inbound"]
 
 
 def on_inbound(session: Session, message: InboundMessage) -> None:
@@ -19,3 +19,10 @@ def on_inbound(session: Session, message: InboundMessage) -> None:
     from worker.consent.inbound import handle_inbound
 
     handle_inbound(session, message)
+
+
+def is_inert(*, channel: str, phone_e164: str | None, body: str | None, opt_out_type: str | None) -> bool:
+    """True when on_inbound would do nothing at all for this message (pure; see worker.consent.inbound)."""
+    from worker.consent.inbound import is_inert as inert
+
+    return inert(channel=channel, phone_e164=phone_e164, body=body, opt_out_type=opt_out_type)

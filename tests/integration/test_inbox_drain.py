@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+import structlog
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
@@ -271,3 +272,76 @@ def test_full_batch_invites_a_helper_and_early_stop_releases(clean_db: str) -> N
     store_sms(from_=phone(), to=to)
     stopped = drain(batch_size=3, max_seconds=0, release=lambda: calls.append(1))
     assert (stopped.stopped_by, stopped.processed, len(calls)) == ("time", 0, 1)
+
+
+def _message_count(sid: str) -> int:
+    return scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid)
+
+
+def test_a_mixed_batch_applies_plain_texts_together_and_keywords_alone(clean_db: str) -> None:
+    """Plain texts (one group), a STOP (consent engine), an unknown station, a duplicate: each row's own outcome."""
+    to = new_station()
+    plain = [store_sms(from_=phone(), to=to, body=f"see you at {i}") for i in range(6)]
+    stop_from = phone()
+    stop = store_sms(from_=stop_from, to=to, body="STOP")
+    stray = store_sms(from_=phone(), to=station_number(), body="hello")  # no station has this number
+    stats = drain(batch_size=50, max_seconds=30)
+    assert (stats.processed, stats.failed) == (7, 1)
+    for sid in [*plain, stop]:
+        assert inbox_row(sid)["status"] == "processed"
+        assert _message_count(sid) == 1
+    assert inbox_row(stray)["status"] == "failed"
+    assert "no station" in str(inbox_row(stray)["last_error"])
+    # The STOP went through the consent engine: one opt-out event for that number.
+    index = pii.blind_index(stop_from, kind="phone")
+    assert scalar("SELECT count(*) FROM compliance.consent_events WHERE phone_index = :i AND kind = 'opt_out'",
+                  i=index) == 1
+    assert scalar("SELECT count(*) FROM compliance.consent_events") == 1
+    # A second copy of a processed message (new inbox row, same MessageSid) writes nothing new.
+    again = store_sms(from_=phone(), to=to, body="see you at 0", sid=None)
+    with session_scope() as session:
+        session.execute(
+            text("UPDATE core.webhook_inbox SET payload_encrypted = (SELECT payload_encrypted FROM core.webhook_inbox"
+                 " WHERE provider_event_id = :p) WHERE provider_event_id = :a"),
+            {"p": plain[0], "a": again},
+        )
+    drain(batch_size=50, max_seconds=30)
+    assert inbox_row(again)["status"] == "processed"
+    assert _message_count(plain[0]) == 1
+
+
+def test_a_row_the_database_refuses_fails_alone_within_a_group(clean_db: str) -> None:
+    """The database refuses one message of a group: the group is undone, redone row by row, only that row fails."""
+    to = new_station()
+    with session_scope() as session:
+        session.execute(text(
+            "CREATE FUNCTION pg_temp_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.body = 'refuse me' THEN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF;"
+            " RETURN NEW; END $$"
+        ))
+        session.execute(text(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON core.messages FOR EACH ROW"
+            " EXECUTE FUNCTION pg_temp_refuse_one()"
+        ))
+    try:
+        before = [store_sms(from_=phone(), to=to, body=f"before {i}") for i in range(3)]
+        bad = store_sms(from_=phone(), to=to, body="refuse me")
+        after = [store_sms(from_=phone(), to=to, body=f"after {i}") for i in range(3)]
+        with structlog.testing.capture_logs() as logs:
+            stats = drain(batch_size=50, max_seconds=30)
+    finally:
+        with session_scope() as session:
+            session.execute(text("DROP TRIGGER refuse_one ON core.messages"))
+            session.execute(text("DROP FUNCTION pg_temp_refuse_one()"))
+    # The seven plain texts were tried as one group first, then one by one.
+    assert [e["rows"] for e in logs if e["event"] == "inbox_group_fallback"] == [7]
+    assert (stats.processed, stats.failed, stats.retry) == (6, 1, 0)
+    for sid in [*before, *after]:
+        assert inbox_row(sid)["status"] == "processed"
+        assert _message_count(sid) == 1
+    assert inbox_row(bad)["status"] == "failed"
+    assert "refused for the test" in str(inbox_row(bad)["last_error"])
+    assert _message_count(bad) == 0
+    # Nothing of the undone group was left half-written: one customer and thread per stored message.
+    assert scalar("SELECT count(*) FROM core.customers") == 6
+    assert scalar("SELECT count(*) FROM core.message_threads") == 6

@@ -55,7 +55,7 @@ from worker.locks import lock_number
 from worker.models import OutboundMessage, Station
 from worker.settings import get_settings
 
-__all__ = ["handle_inbound"]
+__all__ = ["handle_inbound", "is_inert"]
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +74,25 @@ def _evidence(msg: InboundMessage, classification: Classification, decision: Inb
         "source": decision.source.value if decision.source else None,
         "received_at": msg.received_at,
     }
+
+
+def is_inert(*, channel: str, phone_e164: str | None, body: str | None, opt_out_type: str | None) -> bool:
+    """True when ``handle_inbound`` would neither write, read nor log anything for this message.
+
+    Pure (no database): ingest asks before it stores the message, and applies the rows for
+    which this is true together, without a consent call each (worker/ingest/drain.py). It
+    mirrors handle_inbound's early returns and is conservative: anything that would reach
+    the database or the log (a keyword, an OptOutType, an unknown OptOutType, a sender that
+    is not a number, a social channel) is not inert.
+    """
+    if channel != "sms" or not phone_e164:
+        return False
+    try:
+        normalize(phone_e164, require_valid=False)
+    except InvalidNumber:
+        return False
+    decision = decide(classify(body or ""), opt_out_type)
+    return decision.action == Action.NONE and not decision.unknown_opt_out_type
 
 
 def handle_inbound(session: Session, message: InboundMessage) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from compliance.errors import InvalidNumber
 from compliance.phones import is_short_code, mask, normalize
 from worker import pii
-from worker.consent_hook import on_inbound
+from worker.consent_hook import is_inert, on_inbound
 from worker.delivery import record_callback
 from worker.inbound import InboundMessage
 from worker.ingest.payloads import (
@@ -34,9 +36,9 @@ from worker.ingest.payloads import (
     parse_status_callback,
     parse_twilio_sms,
 )
-from worker.ingest.records import StationCache, insert_message, insert_sms, social_thread
+from worker.ingest.records import StationCache, insert_message, insert_sms, insert_sms_many, social_thread
 
-__all__ = ["InboxItem", "Outcome", "Prepared", "apply", "prepare"]
+__all__ = ["InboxItem", "Outcome", "Prepared", "apply", "apply_inert_sms", "is_inert_sms", "prepare"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,9 @@ class PreparedSms:
     from_e164: str
     to_address: str
     phone_index: bytes
+    # The consent engine would do nothing for it (no keyword, no OptOutType): such rows are
+    # applied in groups, without a savepoint and a consent call each (apply_inert_sms).
+    consent_inert: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,8 @@ def _prepare_sms(text: str, content_type: str | None) -> PreparedSms:
     from_e164 = _number(sms.from_raw, "From")
     to = sms.to_raw.strip()
     to_address = to if is_short_code(to) else _number(to, "To")
-    return PreparedSms(sms, from_e164, to_address, pii.blind_index(from_e164, kind="phone"))
+    inert = is_inert(channel="sms", phone_e164=from_e164, body=sms.body, opt_out_type=sms.opt_out_type)
+    return PreparedSms(sms, from_e164, to_address, pii.blind_index(from_e164, kind="phone"), inert)
 
 
 def prepare(item: InboxItem) -> Prepared:
@@ -127,20 +133,21 @@ def prepare(item: InboxItem) -> Prepared:
     raise BadInput(f"unknown provider {item.provider!r}")
 
 
-def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: PreparedSms) -> Outcome:
-    sms = p.sms
+def _sms_station(session: Session, stations: StationCache, p: PreparedSms) -> uuid.UUID | None:
     station_id = stations.by_address(session, "sms", p.to_address)
-    if station_id is None and sms.messaging_service_sid:
-        station_id = stations.by_messaging_service(session, sms.messaging_service_sid)
-    if station_id is None:
-        raise BadInput(f"no station has the SMS number {mask(p.to_address)} (add it with `msgworker sender add`)")
-    record = insert_sms(
-        session,
-        station_id=station_id,
-        e164=p.from_e164,
-        phone_index=p.phone_index,
-        at=item.received_at,
-        message={
+    if station_id is None and p.sms.messaging_service_sid:
+        station_id = stations.by_messaging_service(session, p.sms.messaging_service_sid)
+    return station_id
+
+
+def _sms_row(station_id: uuid.UUID, item: InboxItem, p: PreparedSms) -> dict[str, Any]:
+    sms = p.sms
+    return {
+        "station_id": station_id,
+        "e164": p.from_e164,
+        "phone_index": p.phone_index,
+        "at": item.received_at,
+        "message": {
             "provider_message_id": sms.message_sid,
             "body": sms.body,
             "media": sms.media or None,
@@ -148,7 +155,15 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
             "meta": sms.meta or None,
             "inbox_id": item.id,
         },
-    )
+    }
+
+
+def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: PreparedSms) -> Outcome:
+    sms = p.sms
+    station_id = _sms_station(session, stations, p)
+    if station_id is None:
+        raise BadInput(f"no station has the SMS number {mask(p.to_address)} (add it with `msgworker sender add`)")
+    record = insert_sms(session, **_sms_row(station_id, item, p))
     customer_id, created, thread_id, message_id = (
         record.customer_id,
         record.customer_created,
@@ -177,6 +192,43 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
         ),
     )
     return Outcome()
+
+
+def is_inert_sms(prepared: Prepared) -> bool:
+    """An SMS row the consent engine has nothing to do with: it may go through apply_inert_sms."""
+    return isinstance(prepared.payload, PreparedSms) and prepared.payload.consent_inert
+
+
+def apply_inert_sms(session: Session, stations: StationCache, group: Sequence[Prepared]) -> list[Outcome | None]:
+    """Apply consent-inert SMS rows (is_inert_sms) together, in the given order, in one round trip.
+
+    The same writes as ``apply`` row by row; on_inbound is skipped because for these rows it
+    does nothing (worker.consent.inbound.is_inert). None for a row this cannot finish (no
+    station: apply raises the readable BadInput; a customer committed after the statement's
+    snapshot): the caller applies it alone. Any error propagates, and the caller's savepoint
+    undoes the whole group (the caller then applies its rows one by one).
+    """
+    outcomes: list[Outcome | None] = [None] * len(group)
+    todo: list[int] = []
+    rows: list[dict[str, Any]] = []
+    for i, prepared in enumerate(group):
+        p = prepared.payload
+        if not isinstance(p, PreparedSms) or not p.consent_inert:
+            raise TypeError("apply_inert_sms takes consent-inert SMS rows only (is_inert_sms)")
+        station_id = _sms_station(session, stations, p)
+        if station_id is not None:
+            todo.append(i)
+            rows.append(_sms_row(station_id, prepared.item, p))
+    for i, row, record in zip(todo, rows, insert_sms_many(session, rows), strict=True):
+        if record is None:
+            continue
+        if record.message_id is None:
+            outcomes[i] = Outcome(note="duplicate message")
+            continue
+        if record.customer_created:
+            log.debug("customer_stub_created", customer_id=str(record.customer_id), station_id=str(row["station_id"]))
+        outcomes[i] = Outcome()
+    return outcomes
 
 
 def _apply_status(session: Session, item: InboxItem, cb: StatusCallback) -> Outcome:

@@ -13,6 +13,7 @@ Every function takes the caller's session and never commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "customer_for_phone",
     "insert_message",
     "insert_sms",
+    "insert_sms_many",
     "open_thread",
     "social_thread",
 ]
@@ -233,6 +235,32 @@ class SmsRecord:
     message_id: uuid.UUID | None  # None: this MessageSid was already stored
 
 
+def _sms_params(
+    *, station_id: uuid.UUID, e164: str, phone_index: bytes, at: datetime, message: dict[str, Any]
+) -> dict[str, Any]:
+    lock_ns, lock_key = number_lock_key(phone_index)
+    return {
+        "lock_ns": lock_ns,
+        "lock_key": lock_key,
+        "station_id": station_id,
+        "phone_index": phone_index,
+        "phone_encrypted": pii.encrypt(e164, kind="phone"),
+        "at": at,
+        "sid": message["provider_message_id"],
+        "body": message["body"],
+        "media": Jsonb(message["media"]) if message["media"] is not None else None,
+        "segments": message["num_segments"],
+        "meta": Jsonb(message["meta"]) if message["meta"] is not None else None,
+        "inbox_id": message["inbox_id"],
+    }
+
+
+def _raw(session: Session) -> psycopg.Connection[Any]:
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
 def insert_sms(
     session: Session,
     *,
@@ -247,26 +275,10 @@ def insert_sms(
     Runs on the session's own connection and transaction (inside the caller's savepoint),
     through psycopg directly: this is the per-row cost of ingest.
     """
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
     # The per-number lock the consent engine and the send path share is taken first, so this
     # transaction's lock order is (number, then rows), like theirs.
-    lock_ns, lock_key = number_lock_key(phone_index)
-    with raw.cursor() as cur:
-        params = {
-            "lock_ns": lock_ns,
-            "lock_key": lock_key,
-            "station_id": station_id,
-            "phone_index": phone_index,
-            "phone_encrypted": pii.encrypt(e164, kind="phone"),
-            "at": at,
-            "sid": message["provider_message_id"],
-            "body": message["body"],
-            "media": Jsonb(message["media"]) if message["media"] is not None else None,
-            "segments": message["num_segments"],
-            "meta": Jsonb(message["meta"]) if message["meta"] is not None else None,
-            "inbox_id": message["inbox_id"],
-        }
+    params = _sms_params(station_id=station_id, e164=e164, phone_index=phone_index, at=at, message=message)
+    with _raw(session).cursor() as cur:
         cur.execute(_SMS_UPSERT, params)
         row = cur.fetchone()
     if row is not None and row[0] is not None:
@@ -279,3 +291,28 @@ def insert_sms(
     thread_id = open_thread(session, customer_id=customer_id, channel="sms", station_id=station_id, at=at)
     message_id = insert_message(session, thread_id=thread_id, station_id=station_id, channel="sms", **message)
     return SmsRecord(customer_id, created, thread_id, message_id)
+
+
+def insert_sms_many(session: Session, rows: Sequence[dict[str, Any]]) -> list[SmsRecord | None]:
+    """``insert_sms`` for several messages in one round trip (psycopg pipelines executemany).
+
+    Each dict holds insert_sms's keyword arguments. The statements run in the given order
+    (the caller's lock order), in the caller's transaction. None for a message whose customer
+    the statement could not see (committed after its snapshot): nothing of it was written,
+    and the caller applies it alone with ``insert_sms``, which handles that case. Any error
+    propagates; the caller's savepoint then undoes the whole group.
+    """
+    if not rows:
+        return []
+    out: list[SmsRecord | None] = []
+    with _raw(session).cursor() as cur:
+        cur.executemany(_SMS_UPSERT, [_sms_params(**r) for r in rows], returning=True)
+        while True:
+            row = cur.fetchone()
+            out.append(SmsRecord(row[0], bool(row[1]), row[2], row[3]) if row is not None and row[0] is not None
+                       else None)
+            if not cur.nextset():
+                break
+    if len(out) != len(rows):
+        raise RuntimeError(f"expected {len(rows)} results from the SMS group, got {len(out)}")
+    return out
