@@ -6,6 +6,8 @@ answer, so a load balancer stops sending webhooks to an instance that cannot sto
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import redis
@@ -21,7 +23,16 @@ from worker.settings import get_settings
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
-    app = FastAPI(title="msgworker", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        from worker.web.inbox_store import close_group_store
+
+        await close_group_store()  # the receiver's inbox connections (worker/web/inbox_store.py)
+
+    app = FastAPI(
+        title="msgworker", docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan
+    )
 
     from worker.web import webhooks
 

@@ -7,27 +7,40 @@ instead an insert that fails with an operational error (say, on a connection the
 dropped at a Postgres restart) is retried once on a fresh connection. A retry is safe: the
 insert is idempotent on (provider, provider_event_id).
 
-This is the hottest path of the service, so it uses the pooled DBAPI (psycopg) connection
-directly: one prepared INSERT and a COMMIT, without the ORM/Core execution layers (about a
-third of the CPU; bench/ingest.py).
+``store()`` is the synchronous form (CLI, tools, tests): one INSERT and a COMMIT on the pooled
+psycopg connection. The receiver uses ``GroupStore`` (below): async psycopg on the event loop,
+no thread-pool hop, and one transaction for all the webhooks waiting at that moment
+(bench/ingest.py: most of the receiver's and Postgres's CPU per webhook was the per-request
+thread hop, round trips and COMMIT).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import functools
+import weakref
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 
 from worker import pii
 from worker.settings import get_settings
 
-__all__ = ["POOL_SIZE", "POOL_TIMEOUT_SECONDS", "StoreUnavailable", "store", "store_engine"]
+__all__ = [
+    "POOL_SIZE",
+    "POOL_TIMEOUT_SECONDS",
+    "GroupStore",
+    "StoreUnavailable",
+    "close_group_store",
+    "group_store",
+    "store",
+    "store_engine",
+]
 
-# The receiver lets at most POOL_SIZE stores run at once (worker/web/webhooks.py), so the
-# pool never opens overflow connections: under load those were opened and closed again on
-# every burst (a new Postgres backend each time).
+# The synchronous store()'s pool (CLI, tests, tools); the receiver itself uses GroupStore below.
 POOL_SIZE = 8
 POOL_TIMEOUT_SECONDS = 5.0
 
@@ -40,6 +53,11 @@ _INSERT = (
 
 class StoreUnavailable(RuntimeError):
     """Raised when the database could not take the webhook (the receiver answers 503)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        # The database answered and refused the statement (not: it could not be reached).
+        self.refused = refused
 
 
 @functools.lru_cache(maxsize=2)
@@ -94,3 +112,159 @@ def store(*, provider: str, event_id: str, delivery_id: str | None, content_type
         finally:
             conn.close()  # back to the pool (rolled back if not committed), or discarded
     raise StoreUnavailable(f"database unavailable: {type(last).__name__}") from last
+
+
+# ---------------------------------------------------------------------------------------
+# The receiver's path: async, on the event loop, with group commit.
+#
+# Every webhook used to cost a thread-pool hop, a pool checkout, an INSERT round trip and a
+# COMMIT (a WAL flush) of its own. Here the requests of one event loop hand their rows to a
+# committer: up to COMMITTERS transactions at a time, each inserting every row waiting at
+# that moment with one statement and committing once. A request is answered only after the
+# transaction holding its row committed (so never a 2xx for a row not stored); an idle
+# receiver writes a lone webhook at once. If the group fails for another reason than a lost
+# connection, its rows are written one by one, so one bad row cannot fail its neighbours.
+# ---------------------------------------------------------------------------------------
+
+COMMITTERS = 4
+MAX_GROUP = 64
+
+_INSERT_GROUP = (
+    "INSERT INTO core.webhook_inbox (provider, provider_event_id, delivery_id, content_type, payload_encrypted)"
+    " SELECT * FROM unnest(%(provider)s::text[], %(event_id)s::text[], %(delivery_id)s::text[],"
+    " %(content_type)s::text[], %(payload)s::text[])"
+    " ON CONFLICT (provider, provider_event_id) DO NOTHING RETURNING provider, provider_event_id"
+)
+
+_Pending = tuple[dict[str, Any], "asyncio.Future[bool]"]
+
+
+class GroupStore:
+    """One event loop's async inbox writer (see above). ``close()`` on shutdown."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._pending: list[_Pending] = []
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._running = 0
+
+    async def store(
+        self, *, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
+    ) -> bool:
+        """``store`` for the event loop: True if new; StoreUnavailable when it was not committed."""
+        row = {
+            "provider": provider,
+            "event_id": event_id,
+            "delivery_id": delivery_id,
+            "content_type": content_type,
+            "payload": pii.encrypt(payload, kind="inbox"),
+        }
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._running < COMMITTERS:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._commit_loop())
+        return await future
+
+    async def _commit_loop(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                await self._commit(group)
+        finally:
+            self._running -= 1
+
+    async def _commit(self, group: list[_Pending]) -> None:
+        try:
+            created = await self._write([row for row, _ in group])
+        except StoreUnavailable as exc:
+            if len(group) > 1 and exc.refused:
+                for one in group:  # isolate the row the database refuses
+                    await self._commit([one])
+                return
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(StoreUnavailable(str(exc)))
+            return
+        except BaseException as exc:  # every waiting request must get an answer
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(StoreUnavailable(f"unexpected error: {type(exc).__name__}"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_row, future), new in zip(group, created, strict=True):
+            if not future.done():
+                future.set_result(new)
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._idle:
+            return self._idle.pop()
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._url, connect_timeout=3, options="-c statement_timeout=5000 -c lock_timeout=3000"
+            )
+        except Exception as exc:  # refused connection, bad auth, timeout: all "unavailable"
+            raise StoreUnavailable(f"no database connection: {type(exc).__name__}") from exc
+
+    async def _write(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Insert the rows in one transaction and commit; per row, True if it was new."""
+        params = {key: [r[key] for r in rows] for key in ("provider", "event_id", "delivery_id", "content_type",
+                                                           "payload")}
+        last: Exception | None = None
+        for _attempt in (1, 2):  # a connection the server dropped is retried once on a new one
+            conn = await self._connection()
+            try:
+                async with conn.cursor() as cur:
+                    await cur.execute(_INSERT_GROUP, params)
+                    inserted = {(p, e) for p, e in await cur.fetchall()}
+                await conn.commit()
+            except psycopg.OperationalError as exc:
+                last = exc
+                await _discard(conn)
+                continue
+            except psycopg.Error as exc:
+                await _discard(conn)
+                raise StoreUnavailable(f"database refused the insert: {type(exc).__name__}", refused=True) from exc
+            except BaseException:
+                await _discard(conn)
+                raise
+            self._idle.append(conn)
+            # The first of two equal keys in one group is the one that was new.
+            out: list[bool] = []
+            for r in rows:
+                key = (r["provider"], r["event_id"])
+                out.append(key in inserted)
+                inserted.discard(key)
+            return out
+        raise StoreUnavailable(f"database unavailable: {type(last).__name__}") from last
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await _discard(conn)
+
+
+async def close_group_store() -> None:
+    """Close the running loop's connections (the app's shutdown)."""
+    found = _group_stores.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.close()
+
+
+async def _discard(conn: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(Exception):  # closing a broken connection may fail; it is gone either way
+        await conn.close()
+
+
+_group_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupStore] = weakref.WeakKeyDictionary()
+
+
+def group_store() -> GroupStore:
+    """The running event loop's GroupStore (test clients run their own loops)."""
+    loop = asyncio.get_running_loop()
+    found = _group_stores.get(loop)
+    if found is None:
+        url = make_url(get_settings().DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+        found = _group_stores[loop] = GroupStore(url)
+    return found

@@ -28,13 +28,10 @@ and marked failed by the worker with a readable reason, so nothing signed is eve
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import weakref
 
 import structlog
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -99,54 +96,24 @@ def _path(request: Request) -> str:
 _kicker = Kicker(request_drain)
 
 
-def _store_and_kick(provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str) -> bool:
-    created = inbox_store.store(
-        provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
-    )
-    # Kick even for a duplicate: if the first copy is still pending, this is its wake-up.
-    # The kick itself runs on the process's kicker thread, coalesced (worker/web/kicker.py).
-    _kicker.committed()
-    return created
-
-
-# One gate per event loop (test clients run their own loops): at most POOL_SIZE stores in
-# the thread pool at once. More threads than pooled connections only made the pool open and
-# close overflow connections and threads wait on its lock, both costing CPU per webhook.
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = asyncio.Semaphore(inbox_store.POOL_SIZE)
-    return gate
-
-
-async def _store_gated(
-    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
-) -> bool:
-    gate = _gate()
-    try:
-        # The same bound as the pool's own checkout timeout: a stuck database is a quick 503.
-        await asyncio.wait_for(gate.acquire(), inbox_store.POOL_TIMEOUT_SECONDS)
-    except TimeoutError as exc:
-        raise inbox_store.StoreUnavailable("no database connection: all busy") from exc
-    try:
-        return await run_in_threadpool(_store_and_kick, provider, event_id, delivery_id, content_type, text)
-    finally:
-        gate.release()
-
-
 async def _store(
     provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
 ) -> Response | None:
-    """Store and kick; a 503 response when the database cannot take it, else None."""
+    """Store (committed on return) and kick; a 503 response when the database cannot take it, else None.
+
+    On the event loop, committed in groups with concurrent webhooks (inbox_store.GroupStore):
+    no thread-pool hop, and one COMMIT for all the webhooks waiting at that moment.
+    """
     try:
-        created = await _store_gated(provider, event_id, delivery_id, content_type, text)
+        created = await inbox_store.group_store().store(
+            provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
+        )
     except inbox_store.StoreUnavailable as exc:
         log.warning("webhook_not_stored", provider=provider, error=str(exc))
         return _plain(503, "storage unavailable, retry later\n", _RETRY_AFTER)
+    # Kick even for a duplicate: if the first copy is still pending, this is its wake-up.
+    # The kick itself runs on the process's kicker thread, coalesced (worker/web/kicker.py).
+    _kicker.committed()
     if not created:
         log.info("webhook_duplicate", provider=provider, event_id=event_id)
     return None
