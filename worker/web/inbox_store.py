@@ -147,6 +147,7 @@ class GroupStore:
         self._pending: list[_Pending] = []
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def store(
         self, *, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
@@ -163,7 +164,9 @@ class GroupStore:
         self._pending.append((row, future))
         if self._running < COMMITTERS:
             self._running += 1
-            asyncio.get_running_loop().create_task(self._commit_loop())
+            task = asyncio.get_running_loop().create_task(self._commit_loop())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _commit_loop(self) -> None:
