@@ -79,18 +79,25 @@ def store_engine() -> Engine:
     return _engine(get_settings().DATABASE_URL)
 
 
-def store(*, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str) -> bool:
-    """Insert the webhook (idempotent on provider + event id) and commit; True if it was new.
-
-    Raises StoreUnavailable when the database cannot take it.
-    """
-    params = {
+def _row(
+    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
+) -> dict[str, Any]:
+    """The insert's parameters; the raw webhook is encrypted before it leaves the process."""
+    return {
         "provider": provider,
         "event_id": event_id,
         "delivery_id": delivery_id,
         "content_type": content_type,
         "payload": pii.encrypt(payload, kind="inbox"),
     }
+
+
+def store(*, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str) -> bool:
+    """Insert the webhook (idempotent on provider + event id) and commit; True if it was new.
+
+    Raises StoreUnavailable when the database cannot take it.
+    """
+    params = _row(provider, event_id, delivery_id, content_type, payload)
     last: Exception | None = None
     for _attempt in (1, 2):
         try:
@@ -153,13 +160,7 @@ class GroupStore:
         self, *, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
     ) -> bool:
         """``store`` for the event loop: True if new; StoreUnavailable when it was not committed."""
-        row = {
-            "provider": provider,
-            "event_id": event_id,
-            "delivery_id": delivery_id,
-            "content_type": content_type,
-            "payload": pii.encrypt(payload, kind="inbox"),
-        }
+        row = _row(provider, event_id, delivery_id, content_type, payload)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._running < COMMITTERS:
