@@ -85,31 +85,41 @@ def is_inert(*, channel: str, phone_e164: str | None, body: str | None, opt_out_
     the database or the log (a keyword, an OptOutType, an unknown OptOutType, a sender that
     is not a number, a social channel) is not inert.
     """
-    if channel != "sms" or not phone_e164:
+    if _not_applicable(channel, phone_e164) is not None:
         return False
+    _, decision = _intent(body, opt_out_type)
+    return decision.action == Action.NONE and not decision.unknown_opt_out_type
+
+
+def _not_applicable(channel: str, phone_e164: str | None) -> str | None:
+    """Why this SMS ledger has nothing to do with the sender (None: it applies)."""
+    if channel != "sms" or not phone_e164:
+        return "not_sms"
     try:
         normalize(phone_e164, require_valid=False)
-    except InvalidNumber:
-        return False
-    decision = decide(classify(body or ""), opt_out_type)
-    return decision.action == Action.NONE and not decision.unknown_opt_out_type
+    except InvalidNumber as exc:
+        return str(exc)
+    return None
+
+
+def _intent(body: str | None, opt_out_type: str | None) -> tuple[Classification, InboundDecision]:
+    classification = classify(body or "")
+    return classification, decide(classification, opt_out_type)
 
 
 def handle_inbound(session: Session, message: InboundMessage) -> None:
     """Classify the message and record whatever consent it expresses (see module docstring)."""
-    if message.channel != "sms" or not message.phone_e164:
+    why_not = _not_applicable(message.channel, message.phone_e164)
+    if why_not == "not_sms":
         log.info("consent_not_applicable", channel=message.channel, message_id=str(message.message_id))
         return
-    try:
-        normalize(message.phone_e164, require_valid=False)
-    except InvalidNumber as exc:
+    if why_not is not None:
         # An alphanumeric or malformed sender: nothing can be sent to it either (the outbox
         # normalises the same way), so there is nothing to record or block. Logged, not raised,
         # so ingest does not retry the message forever.
-        log.warning("consent_sender_not_a_phone_number", message_id=str(message.message_id), reason=str(exc))
+        log.warning("consent_sender_not_a_phone_number", message_id=str(message.message_id), reason=why_not)
         return
-    classification = classify(message.body or "")
-    decision = decide(classification, message.opt_out_type)
+    classification, decision = _intent(message.body, message.opt_out_type)
     if decision.unknown_opt_out_type:
         log.warning(
             "unknown_opt_out_type", value=decision.unknown_opt_out_type[:16], message_id=str(message.message_id)
