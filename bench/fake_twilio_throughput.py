@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from worker.fake_twilio import FakeTwilio
+from worker.provider.client import make_client, send_sms
+from worker.provider.fake import FakeTwilio
 from worker.settings import Settings
-from worker.twilio_client import make_client, send_sms
 
 SID = "AC" + "1" * 32
 TOKEN = "bench-token"

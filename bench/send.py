@@ -5,7 +5,7 @@ free Redis database number (as the tests do).
 
 ``gate``: loads 1,000,000 numbers into compliance.consent_state (plus station rows, outbox
 history for the frequency cap, customers and bookings for the relationship check), then
-times the read half of the send task's decision (worker.gate_facts.read_sendable: the
+times the read half of the send task's decision (worker.outbound.facts.read_sendable: the
 per-number lock, the row claim and the facts query, pipelined in one round trip, then
 compliance.gate.evaluate_send) on queued outbox rows to random numbers, a mix of purposes.
 Each decision runs in its own transaction, committed afterwards (not timed; nothing is
@@ -205,7 +205,7 @@ def bench_gate(url: str, total: int, samples: int) -> None:
                 ).message.id
             )
     from compliance.gate import evaluate_send
-    from worker.gate_facts import gate_policy, read_sendable
+    from worker.outbound.facts import gate_policy, read_sendable
 
     policy = gate_policy(settings)
     session = get_sessionmaker()()

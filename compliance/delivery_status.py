@@ -12,7 +12,7 @@ before the message was handed to a carrier and is terminal.
 Between the terminal outcomes of one rank, ``delivered`` wins: a handset receipt is proof
 of delivery, whatever an earlier carrier report said. Otherwise the first outcome stays.
 
-Pure: no I/O. The worker applies the result (worker/delivery.py); what a callback's ErrorCode
+Pure: no I/O. The worker applies the result (worker/outbound/delivery.py); what a callback's ErrorCode
 says about the number is compliance/twilio_errors.py's ``classify_delivery_error``.
 """
 

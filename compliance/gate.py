@@ -1,7 +1,7 @@
 """The send gate: facts in, a decision out (allowed, blocked with a reason, or deferred).
 
 ``evaluate_send(facts, now, policy)`` is a pure function. The worker gathers the facts under
-the per-number lock (worker/gate_facts.py), calls this, and commits the decision with its
+the per-number lock (worker/outbound/facts.py), calls this, and commits the decision with its
 basis before Twilio is called, so every text can be justified afterwards.
 
 Rules, in the order they are checked (the first that fails decides; a block always wins
@@ -26,7 +26,7 @@ over a deferral, so nothing is postponed that would be refused anyway):
    zone must be inside every applicable window (compliance/quiet_hours.py). Outside it, the
    decision is ``deferred`` to the next lawful minute, never earlier. A recipient we cannot
    place (toll-free, invalid, no address) is ``zone_unknown``: held for review, not sent,
-   until staff give the state the recipient is in (worker/held_review.py; the location then
+   until staff give the state the recipient is in (worker/outbound/held.py; the location then
    says so) or cancel it. If no common window exists within the horizon (zones too far
    apart), ``no_lawful_window``.
 

@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from compliance.errors import UnknownZone
+
 __all__ = [
     "FEDERAL",
     "WINDOWS",
@@ -126,10 +128,6 @@ WINDOWS: dict[str, Rule] = {
         holidays_closed=True,
     ),
 }
-
-
-class UnknownZone(ValueError):
-    """Raised when a time zone name is not in the IANA database (a caller bug, not a recipient fact)."""
 
 
 @functools.lru_cache(maxsize=512)

@@ -8,7 +8,7 @@ window to hold in all of them (COMPLIANCE.md §5, "Pitfalls"):
   its area code's state (compliance/us_states.py);
 - the customer's address state, when on file, with every zone of that state;
 - or, instead of the address, the state a person on staff gave for a text the gate held
-  (``msgworker send release``, worker/held_review.py): they asked or know better than a stored
+  (``msgworker send release``, worker/outbound/held.py): they asked or know better than a stored
   address, and the number's own zones still count, so the strictest window still wins.
 
 A toll-free, invalid or otherwise non-geographic number says nothing about place (phonenumbers

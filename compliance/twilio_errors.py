@@ -1,6 +1,6 @@
 """Twilio error codes -> what the sender does about them. A pure table (STYLE.md item 5).
 
-Categories (the action is the contract; see worker/sending.py):
+Categories (the action is the contract; see worker/outbound/send.py):
 
 - ``OPT_OUT`` (21610): the recipient replied STOP at the carrier/Twilio layer. Mark the row
   blocked and record a carrier opt-out in the consent ledger, in one transaction.

@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from tests.support import processes  # noqa: E402
 from tests.support.cli import cli  # noqa: E402, F401 - a fixture, shared by the CLI tests
-from worker import migrate, twilio_client  # noqa: E402
+from worker import migrate  # noqa: E402
 from worker import settings as settings_module  # noqa: E402
 from worker.db import engine, reset_engine  # noqa: E402
-from worker.fake_twilio import FakeTwilio  # noqa: E402
 from worker.models.base import SCHEMAS  # noqa: E402
+from worker.provider import client as twilio_client  # noqa: E402
+from worker.provider.fake import FakeTwilio  # noqa: E402
 
 
 def _admin_exec(sql: str) -> None:

@@ -18,6 +18,6 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "expire-reviews": {"task": "tasks.consent.expire_reviews", "schedule": 300.0, "options": {"expires": 300}},
     # Due outbox rows (new, deferred, retrying) -> send tasks; stale "queued" rows re-published.
     "release-outbox": {"task": "tasks.send.release_due", "schedule": 1.0, "options": {"expires": 2}},
-    # "unknown" and long-"sending" rows looked up at Twilio (worker/reconcile.py).
+    # "unknown" and long-"sending" rows looked up at Twilio (worker/outbound/reconcile.py).
     "reconcile-outbox": {"task": "tasks.send.reconcile", "schedule": 10.0, "options": {"expires": 10}},
 }

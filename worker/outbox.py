@@ -22,13 +22,18 @@ from sqlalchemy.orm import Session
 from compliance.phones import normalize
 from compliance.segments import count_segments
 from worker import pii
+from worker.errors import InvalidInput
 from worker.models import Campaign, OutboundMessage, Station, StationSender
 
-__all__ = ["EnqueueResult", "cancel_pending_for_number", "enqueue"]
+__all__ = ["EnqueueError", "EnqueueResult", "cancel_pending_for_number", "enqueue"]
 
 PURPOSES = frozenset({"transactional", "marketing", "compliance"})
 # Rows not yet handed to the provider; an opt-out can still stop them.
 CANCELLABLE = ("pending", "queued", "deferred")
+
+
+class EnqueueError(InvalidInput):
+    """Raised when a text cannot be queued as given (empty body, unknown purpose, bad key...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +70,22 @@ def enqueue(
     """
     if station is not None:
         if station_id is not None and station_id != station.id:
-            raise ValueError("station and station_id disagree")
+            raise EnqueueError("station and station_id disagree")
         station_id = station.id
     if station_id is None:
-        raise ValueError("enqueue needs station or station_id")
+        raise EnqueueError("enqueue needs station or station_id")
     if campaign is not None:
         campaign_id = campaign.id
     if not_before is not None and not_before.tzinfo is None:
-        raise ValueError("not_before must be timezone-aware")
+        raise EnqueueError("not_before must be timezone-aware")
     if purpose not in PURPOSES:
-        raise ValueError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
+        raise EnqueueError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
     if not body or not body.strip():
-        raise ValueError("body is empty")
+        raise EnqueueError("body is empty")
     if len(body) > 1600:
-        raise ValueError("body is longer than 1600 characters (Twilio's limit)")
+        raise EnqueueError("body is longer than 1600 characters (Twilio's limit)")
     if not idempotency_key or len(idempotency_key) > 255:
-        raise ValueError("idempotency_key must be 1..255 characters")
+        raise EnqueueError("idempotency_key must be 1..255 characters")
     e164 = normalize(to, require_valid=False) if channel == "sms" else to
     if sender_id is None:
         sender_id = session.execute(

@@ -1,7 +1,7 @@
 """The base task: one session and one transaction per run, owned here, not in the body.
 
 Task bodies read ``self.session``; they never commit. When the body returns, the
-transaction commits and then (worker.enqueue) any follow-up tasks are published. When it
+transaction commits and then (worker.after_commit) any follow-up tasks are published. When it
 raises, everything rolls back and nothing is published.
 
 Tasks that must commit in several steps (the send task commits its gate decision before

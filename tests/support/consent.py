@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from worker import pii
-from worker.inbound import InboundMessage
+from worker.consent.inbound import InboundMessage
 from worker.models import Customer, Message, MessageThread, Station
 from worker.settings import Settings, set_settings
 

@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from compliance.errors import InvalidNumber
-from worker.cli.common import fail, setup
+from worker.cli.common import fail, refusals, setup
 from worker.consent import importer, staff
 from worker.db import session_scope
+from worker.inputs import parse_time
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,13 +32,7 @@ def _who(by: str | None) -> str:
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--occurred-at {value!r} is not ISO-8601 (e.g. 2026-03-02T15:00:00Z)")
-    if parsed.tzinfo is None:
-        fail("--occurred-at needs a UTC offset (e.g. 2026-03-02T15:00:00Z)")
-    return parsed
+    return parse_time(value, field="--occurred-at", example="2026-03-02T15:00:00Z")
 
 
 @app.command()
@@ -49,11 +43,8 @@ def show(
 ) -> None:
     """Show a number's consent state, open reviews and every ledger event."""
     setup()
-    try:
-        with session_scope() as session:
-            summary = staff.consent_summary(session, phone, station=staff.station_by_code(session, station))
-    except (InvalidNumber, staff.StaffError) as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        summary = staff.consent_summary(session, phone, station=staff.station_by_code(session, station))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         return
@@ -89,15 +80,12 @@ def opt_out(
     """Record an opt-out a person made outside SMS (phone call, e-mail, in person)."""
     setup()
     who = _who(by)
-    try:
-        with session_scope() as session:
-            result = staff.staff_opt_out(
-                session, phone, by=who, actor=f"cli:{who}", station=staff.station_by_code(session, station),
-                purpose=purpose, note=note, occurred_at=_when(occurred_at),
-            )
-            event_id, seq, moved = result.event.id, result.event.seq, result.moved_to_opted_out
-    except (InvalidNumber, staff.StaffError, ValueError) as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        result = staff.staff_opt_out(
+            session, phone, by=who, actor=f"cli:{who}", station=staff.station_by_code(session, station),
+            purpose=purpose, note=note, occurred_at=_when(occurred_at),
+        )
+        event_id, seq, moved = result.event.id, result.event.seq, result.moved_to_opted_out
     suffix = "" if moved else "; the number was already opted out"
     typer.echo(f"opt-out recorded: event {event_id} (seq {seq}){suffix}")
 
@@ -115,15 +103,12 @@ def opt_in(
     """Record consent with its evidence; lifts an opt-out in that scope."""
     setup()
     who = _who(by)
-    try:
-        with session_scope() as session:
-            result = staff.staff_opt_in(
-                session, phone, purpose=purpose, evidence_file=evidence_file, by=who, actor=f"cli:{who}",
-                station=staff.station_by_code(session, station), note=note, occurred_at=_when(occurred_at),
-            )
-            event_id, seq, kind = result.event.id, result.event.seq, result.event.kind
-    except (InvalidNumber, staff.StaffError, ValueError) as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        result = staff.staff_opt_in(
+            session, phone, purpose=purpose, evidence_file=evidence_file, by=who, actor=f"cli:{who}",
+            station=staff.station_by_code(session, station), note=note, occurred_at=_when(occurred_at),
+        )
+        event_id, seq, kind = result.event.id, result.event.seq, result.event.kind
     typer.echo(f"{kind} recorded: event {event_id} (seq {seq})")
 
 
@@ -141,21 +126,18 @@ def import_(
         fail(f"{file} is not a readable file")
     total = importer.count_rows(file)
     console = Console(stderr=True)
-    try:
-        with Progress(
-            TextColumn("importing {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task(file.name, total=total)
-            report = importer.import_opt_outs(
-                file, by=who, batch_size=batch_size, progress=lambda n: progress.advance(task, n)
-            )
-    except importer.ConsentImportError as exc:
-        fail(str(exc))
+    with refusals(), Progress(
+        TextColumn("importing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(file.name, total=total)
+        report = importer.import_opt_outs(
+            file, by=who, batch_size=batch_size, progress=lambda n: progress.advance(task, n)
+        )
     typer.echo(
         f"rows: {report.rows}  recorded: {report.recorded}  already recorded: {report.already}  "
         f"rejected: {len(report.rejected)}  newly opted out: {report.newly_opted_out}  "

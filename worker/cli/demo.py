@@ -1,8 +1,9 @@
-"""msgworker demo: watch a scripted day go through the real pipeline (see worker/demo.py)."""
+"""msgworker demo: watch a scripted day go through the real pipeline (see worker/ops/demo.py)."""
 
 from __future__ import annotations
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from worker import migrate
 from worker.cli.common import fail, setup
@@ -13,11 +14,11 @@ __all__ = ["demo"]
 def demo(seed: int | None = typer.Option(None, "--seed", help="fix the random demo numbers")) -> None:
     """Play a scripted day (question, STOP, blocked marketing, quiet hours, START, a send) against a fake Twilio."""
     setup()
-    from worker.demo import DemoFailure, run_demo
+    from worker.ops.demo import DemoFailure, run_demo
 
     try:
         current, head = migrate.current_revision(), migrate.head_revision()
-    except Exception as exc:  # noqa: BLE001 - any connection problem gets the same advice
+    except OperationalError as exc:  # refused, unknown host, bad auth: the same advice
         fail(f"cannot reach the database ({type(exc).__name__}); is Postgres up and DATABASE_URL right?")
     if current != head:
         fail(f"database is at {current or 'base'}, code at {head}: run `msgworker db upgrade` first")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from worker.doctor import Check, Status, run_checks
 from worker.logging import configure_logging
+from worker.ops.doctor import Check, Status, run_checks
 
 _COLORS = {Status.OK: typer.colors.GREEN, Status.WARN: typer.colors.YELLOW, Status.FAIL: typer.colors.RED}
 

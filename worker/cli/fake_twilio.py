@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli.common import fail, setup
-from worker.fake_twilio import FakeTwilio
+from worker.provider.fake import FakeTwilio
 from worker.settings import get_settings
 
 

@@ -24,9 +24,11 @@ from compliance.phones import mask
 from worker import pii
 from worker.cli.common import fail, setup
 from worker.db import session_scope
+from worker.errors import InvalidInput, surface
 from worker.ingest.drain import load_items, process_items
 from worker.ingest.payloads import BadInput, decode_params, parse_meta
 from worker.ingest.service import retry_row
+from worker.inputs import parse_id
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -36,9 +38,9 @@ _TEXT_FIELDS = frozenset({"Body", "ButtonText", "ButtonPayload", "Address", "Lab
 
 def _parse_id(value: str) -> uuid.UUID:
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        fail(f"{value!r} is not an inbox id (a UUID from `msgworker inbox failed`)")
+        return parse_id(value, what="an inbox id", hint=" (a UUID from `msgworker inbox failed`)")
+    except InvalidInput as exc:
+        fail(str(exc), surface(exc).exit_code)
 
 
 def _iso(value: datetime | None) -> str | None:

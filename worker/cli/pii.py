@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from worker import pii_rotation
 from worker.cli.common import fail, setup
 from worker.db import engine
+from worker.ops import pii_rotation
 from worker.pii import KeyRing, PiiError
 from worker.settings import get_settings
 

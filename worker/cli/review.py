@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -13,9 +12,10 @@ from sqlalchemy import select
 from compliance.business_days import business_days_between
 from compliance.phones import mask
 from worker import pii
-from worker.cli.common import fail, setup
+from worker.cli.common import fail, refusals, setup
 from worker.consent import review
 from worker.db import session_scope
+from worker.inputs import parse_id
 from worker.models import Message
 from worker.settings import get_settings
 
@@ -80,23 +80,18 @@ def resolve(
     if as_ not in ("opt_out", "not_opt_out"):
         fail("--as must be opt_out or not_opt_out")
     resolution: Literal["opt_out", "not_opt_out"] = "opt_out" if as_ == "opt_out" else "not_opt_out"
-    try:
-        parsed = uuid.UUID(item_id)
-    except ValueError:
-        fail(f"{item_id!r} is not a review item id")
+    with refusals():
+        parsed = parse_id(item_id, what="a review item id")
     if not by.strip() or not note.strip():
         fail("--by and --note must not be empty")
-    try:
-        with session_scope() as session:
-            result = review.resolve(
-                session, parsed, resolution=resolution, by=by.strip(), note=note.strip(), actor=f"cli:{by.strip()}"
-            )
-            status = result.item.status
-            resolved_id = result.resolved.event.id
-            opt_out_id = result.opt_out.event.id if result.opt_out else None
-            confirmation = result.confirmation.id if result.confirmation else None
-    except review.ReviewError as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        result = review.resolve(
+            session, parsed, resolution=resolution, by=by.strip(), note=note.strip(), actor=f"cli:{by.strip()}"
+        )
+        status = result.item.status
+        resolved_id = result.resolved.event.id
+        opt_out_id = result.opt_out.event.id if result.opt_out else None
+        confirmation = result.confirmation.id if result.confirmation else None
     typer.echo(f"review {parsed} {status}: event {resolved_id}")
     if opt_out_id is not None:
         typer.echo(f"opt-out recorded: event {opt_out_id}" + (f"; confirmation queued {confirmation}"

@@ -11,8 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from worker import migrate
 from worker.cli.common import fail, setup
-from worker.devstack import Supervisor, ensure_database, stack_specs
-from worker.doctor import DEFAULT_TWILIO_BASE, safe_url
+from worker.errors import InvalidInput
+from worker.ops.devstack import Supervisor, ensure_database, stack_specs
+from worker.ops.doctor import DEFAULT_TWILIO_BASE, safe_url
 from worker.settings import AppEnv, get_settings
 
 
@@ -35,7 +36,7 @@ def run(
         try:
             if ensure_database(settings.DATABASE_URL):
                 typer.echo(f"created database {safe_url(settings.DATABASE_URL)}")
-        except (OperationalError, ValueError) as exc:
+        except (OperationalError, InvalidInput) as exc:
             fail(
                 f"cannot reach or create the database {safe_url(settings.DATABASE_URL)}: "
                 f"{str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}\n"
@@ -57,7 +58,7 @@ def run(
             and settings.TWILIO_API_BASE_URL == DEFAULT_TWILIO_BASE
         )
     if use_fake:
-        from worker.fake_twilio import FakeTwilio
+        from worker.provider.fake import FakeTwilio
 
         fake = FakeTwilio(
             settings.secret("TWILIO_ACCOUNT_SID"), settings.secret("TWILIO_AUTH_TOKEN"), port=fake_twilio_port

@@ -6,7 +6,7 @@ time). ``--wait`` polls the row until the worker has decided.
 
 ``msgworker send held`` lists the texts the gate held because it could not place the
 recipient (zone_unknown); ``msgworker send release`` puts one back in the outbox with the
-state staff say the recipient is in, or cancels it (worker/held_review.py).
+state staff say the recipient is in, or cancels it (worker/outbound/held.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from typer.core import TyperGroup
 
 from compliance.errors import InvalidNumber
 from compliance.phones import mask, normalize
-from worker import audit, held_review
-from worker.cli.common import fail, setup
+from worker import audit
+from worker.cli.common import fail, refusals, setup
 from worker.db import session_scope
+from worker.inputs import parse_id, parse_time
 from worker.models import OutboundMessage, Station
+from worker.outbound import held as held_texts
 from worker.outbox import enqueue
 
 __all__ = ["app", "send"]
@@ -64,11 +66,9 @@ class CliPurpose(enum.StrEnum):
 
 
 def _parse_at(at: str, station_tz: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(at)
-    except ValueError:
-        fail(f"--at {at!r} is not an ISO time (e.g. 2026-07-04T10:00 or 2026-07-04T10:00-04:00)")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(station_tz))
+    return parse_time(
+        at, field="--at", example="2026-07-04T10:00 or 2026-07-04T10:00-04:00", default_zone=ZoneInfo(station_tz)
+    )
 
 
 def _describe(msg: OutboundMessage) -> dict[str, object]:
@@ -108,8 +108,8 @@ def send(
         ).scalar_one_or_none()
         if found is None:
             fail(f"no station with code {station!r} (see `msgworker station list`)")
-        not_before = _parse_at(at, found.timezone) if at else None
-        try:
+        with refusals():
+            not_before = _parse_at(at, found.timezone) if at else None
             result = enqueue(
                 session,
                 station=found,
@@ -120,8 +120,6 @@ def send(
                 not_before=not_before,
                 created_by=audit.cli_actor(),
             )
-        except ValueError as exc:
-            fail(str(exc))
         message_id, created = result.message.id, result.created
         row = _describe(result.message)
 
@@ -160,11 +158,8 @@ def held(
 ) -> None:
     """Texts held for review: the gate could not place the recipient (zone_unknown), oldest first."""
     setup()
-    try:
-        with session_scope() as session:
-            rows = held_review.list_held(session, station_code=station)
-    except held_review.HeldError as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        rows = held_texts.list_held(session, station_code=station)
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
@@ -199,18 +194,13 @@ def release(
     setup()
     if cancel == (state is not None):
         fail("give either --state XX (release) or --cancel, not both or neither")
-    try:
-        parsed = uuid.UUID(message_id)
-    except ValueError:
-        fail(f"{message_id!r} is not an outbox id (see `msgworker send held`)")
-    try:
-        with session_scope() as session:
-            if state is not None:
-                result = held_review.release(session, parsed, state=state, by=by, note=note)
-            else:
-                result = held_review.cancel(session, parsed, by=by, note=note)
-    except held_review.HeldError as exc:
-        fail(str(exc))
+    with refusals():
+        parsed = parse_id(message_id, what="an outbox id", hint=" (see `msgworker send held`)")
+    with refusals(), session_scope() as session:
+        if state is not None:
+            result = held_texts.release(session, parsed, state=state, by=by, note=note)
+        else:
+            result = held_texts.cancel(session, parsed, by=by, note=note)
     if as_json:
         typer.echo(json.dumps({
             "id": str(result.id),

@@ -6,9 +6,10 @@ import json
 
 import typer
 
-from worker import audit, stations
-from worker.cli.common import fail, setup
+from worker import audit
+from worker.cli.common import refusals, setup
 from worker.db import session_scope
+from worker.identity import senders, stations
 
 station_app = typer.Typer(no_args_is_help=True)
 sender_app = typer.Typer(no_args_is_help=True)
@@ -25,21 +26,18 @@ def station_add(
 ) -> None:
     """Create a station (a franchise location)."""
     setup()
-    try:
-        with session_scope() as session:
-            station = stations.create_station(
-                session,
-                code=code,
-                name=name,
-                timezone=timezone,
-                brand=brand,
-                help_text=help_text,
-                contact=contact,
-                actor=audit.cli_actor(),
-            )
-            station_code, station_id = station.code, station.id
-    except stations.StationError as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        station = stations.create_station(
+            session,
+            code=code,
+            name=name,
+            timezone=timezone,
+            brand=brand,
+            help_text=help_text,
+            contact=contact,
+            actor=audit.cli_actor(),
+        )
+        station_code, station_id = station.code, station.id
     for warning in stations.help_text_warnings(brand, help_text):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"station {station_code} created (id {station_id})")
@@ -86,23 +84,20 @@ def sender_add(
 ) -> None:
     """Register an address a station sends from and receives on."""
     setup()
-    try:
-        with session_scope() as session:
-            sender = stations.create_sender(
-                session,
-                station_code=station,
-                channel=channel.strip().lower(),
-                address=address,
-                messaging_service_sid=messaging_service_sid,
-                rate_per_second=rate,
-                actor=audit.cli_actor(),
-            )
-            line = (
-                f"{sender.channel} sender {sender.address} added to station {station.strip()} "
-                f"(id {sender.id}, {sender.rate_per_second:g}/s)"
-            )
-    except stations.StationError as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        sender = senders.create_sender(
+            session,
+            station_code=station,
+            channel=channel.strip().lower(),
+            address=address,
+            messaging_service_sid=messaging_service_sid,
+            rate_per_second=rate,
+            actor=audit.cli_actor(),
+        )
+        line = (
+            f"{sender.channel} sender {sender.address} added to station {station.strip()} "
+            f"(id {sender.id}, {sender.rate_per_second:g}/s)"
+        )
     typer.echo(line)
 
 
@@ -113,22 +108,19 @@ def sender_list(
 ) -> None:
     """List sender addresses by station."""
     setup()
-    try:
-        with session_scope() as session:
-            data = [
-                {
-                    "id": str(s.id),
-                    "station": code,
-                    "channel": s.channel,
-                    "address": s.address,
-                    "messaging_service_sid": s.messaging_service_sid,
-                    "rate_per_second": s.rate_per_second,
-                    "active": s.is_active,
-                }
-                for s, code in stations.list_senders(session, station)
-            ]
-    except stations.StationError as exc:
-        fail(str(exc))
+    with refusals(), session_scope() as session:
+        data = [
+            {
+                "id": str(s.id),
+                "station": code,
+                "channel": s.channel,
+                "address": s.address,
+                "messaging_service_sid": s.messaging_service_sid,
+                "rate_per_second": s.rate_per_second,
+                "active": s.is_active,
+            }
+            for s, code in senders.list_senders(session, station)
+        ]
     if as_json:
         typer.echo(json.dumps(data))
         return

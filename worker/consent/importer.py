@@ -39,6 +39,7 @@ from worker import audit, pii
 from worker.consent.effects import cancel_after_opt_out_many
 from worker.consent.ledger import EventInput, record_events
 from worker.db import session_scope
+from worker.errors import UserError
 from worker.models import AuditAction, ConsentEvent, Station
 from worker.settings import get_settings
 
@@ -56,7 +57,7 @@ NANP_E164_PATTERN = r"\+1[2-9][0-9]{9}"
 _NANP_E164 = re.compile(NANP_E164_PATTERN, re.ASCII)
 
 
-class ConsentImportError(ValueError):
+class ConsentImportError(UserError):
     """Raised when the file as a whole cannot be imported (unreadable, no phone column)."""
 
 
@@ -160,7 +161,7 @@ def _rows(
             values = values + [""] * (width - len(values))
             raw_phone = values[i_phone].strip()
             if _NANP_E164.fullmatch(raw_phone):
-                e164 = raw_phone  # already what normalize() returns (tests/unit/test_consent_import.py)
+                e164 = raw_phone  # already what normalize() returns (tests/unit/consent/test_importer.py)
             else:
                 try:
                     e164 = normalize(raw_phone, require_valid=False)

@@ -1,6 +1,7 @@
 """Inbound messages into consent events, replies and review items (called by ingest).
 
-Runs inside ingest's transaction (worker.consent_hook), after the message row is written:
+Runs inside ingest's transaction (worker/ingest/handlers.py calls ``handle_inbound``), after
+the message row is written:
 the consent event, its state change, the cancelled outbox rows, the reply row and the
 message all commit together, or none of them does (and the redelivered webhook retries).
 
@@ -30,6 +31,9 @@ by phone number, and a PSID is not one. Those messages are logged and left alone
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -50,14 +54,33 @@ from worker.consent.effects import (
 from worker.consent.ledger import RecordResult, record_event
 from worker.consent.review import open_review
 from worker.consent.state import covering_state
-from worker.inbound import InboundMessage
 from worker.locks import lock_number
 from worker.models import OutboundMessage, Station
 from worker.settings import get_settings
 
-__all__ = ["handle_inbound", "is_inert"]
+__all__ = ["InboundMessage", "handle_inbound", "is_inert"]
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    station_id: uuid.UUID
+    customer_id: uuid.UUID
+    thread_id: uuid.UUID
+    message_id: uuid.UUID
+    channel: str  # "sms" | "facebook" | "instagram"
+    # The sender's E.164 number (SMS); None on social channels.
+    phone_e164: str | None
+    # Our address the message was sent to (the station's number or page id).
+    to_address: str
+    body: str
+    provider_message_id: str
+    # Twilio Advanced Opt-Out's verdict ("STOP" | "START" | "HELP"), when present.
+    opt_out_type: str | None
+    messaging_service_sid: str | None
+    received_at: datetime
+
 
 
 def _evidence(msg: InboundMessage, classification: Classification, decision: InboundDecision) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from compliance.consent_rules import Kind, Purpose, Source
 from worker import audit, pii
 from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
 from worker.consent.ledger import RecordResult, record_event
+from worker.errors import ErrorKind, UserError
 from worker.locks import lock_number
 from worker.models import (
     AuditAction,
@@ -61,7 +62,7 @@ log = structlog.get_logger(__name__)
 Resolution = Literal["opt_out", "not_opt_out"]
 
 
-class ReviewError(ValueError):
+class ReviewError(UserError):
     """Raised when a review item cannot be resolved (unknown id, already resolved)."""
 
 
@@ -167,14 +168,14 @@ def resolve(
     now = now or datetime.now(UTC)
     peek = session.get(ReviewItem, item_id)
     if peek is None:
-        raise ReviewError(f"no review item {item_id}")
+        raise ReviewError(f"no review item {item_id}", kind=ErrorKind.NOT_FOUND)
     # The number lock first (the order every consent writer uses), then the row.
     lock_number(session, peek.phone_index)
     item = session.execute(
         select(ReviewItem).where(ReviewItem.id == item_id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
     if item.status != "open":
-        raise ReviewError(f"review item {item_id} is already {item.status}")
+        raise ReviewError(f"review item {item_id} is already {item.status}", kind=ErrorKind.CONFLICT)
     opened = (
         session.execute(select(ConsentEvent).where(ConsentEvent.id == item.opened_event_id)).scalar_one_or_none()
         if item.opened_event_id

@@ -30,6 +30,7 @@ from worker import audit, pii
 from worker.consent.effects import cancel_after_opt_out
 from worker.consent.ledger import RecordResult, record_event
 from worker.consent.state import snapshot_of
+from worker.errors import ErrorKind, UserError
 from worker.models import AuditAction, ConsentEvent, ConsentState, ReviewItem, Station
 
 __all__ = ["StaffError", "consent_summary", "staff_opt_in", "staff_opt_out", "station_by_code"]
@@ -38,7 +39,7 @@ MAX_EVIDENCE_BYTES = 1 << 20
 MAX_INLINE_TEXT = 64 * 1024
 
 
-class StaffError(ValueError):
+class StaffError(UserError):
     """Raised for unusable staff input (unknown station, empty evidence file, bad purpose)."""
 
 
@@ -47,7 +48,7 @@ def station_by_code(session: Session, code: str | None) -> Station | None:
         return None
     station = session.execute(select(Station).where(Station.code == code.strip())).scalar_one_or_none()
     if station is None:
-        raise StaffError(f"no station with code {code!r} (see `msgworker station list`)")
+        raise StaffError(f"no station with code {code!r} (see `msgworker station list`)", kind=ErrorKind.NOT_FOUND)
     return station
 
 
@@ -100,7 +101,7 @@ def staff_opt_out(
 
 def _evidence_document(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise StaffError(f"evidence file {path} does not exist")
+        raise StaffError(f"evidence file {path} does not exist", kind=ErrorKind.NOT_FOUND)
     data = path.read_bytes()
     if not data.strip():
         raise StaffError(f"evidence file {path} is empty")

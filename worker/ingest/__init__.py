@@ -1,6 +1,4 @@
 """Inbound ingest: webhook inbox rows into customers, threads, messages and delivery events.
 
-The receiver (worker/web/webhooks.py) stores each provider POST as a row in
-core.webhook_inbox; the drain (worker/ingest/drain.py) claims pending rows in batches and
-processes each in its own savepoint. See /work/notes/inbound.md for the operator's view.
-"""
+The drain claims stored rows in batches and hands SMS texts to worker.consent.inbound."""
+

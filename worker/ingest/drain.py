@@ -379,7 +379,7 @@ def sweep(*, grace_seconds: int) -> SweepResult:
     The caller drains when ``stale`` is non-zero (tasks/ingest.py); delivery events that
     arrived before their outbound row are re-attached here too.
     """
-    from worker.delivery import attach_orphans
+    from worker.outbound.delivery import attach_orphans
 
     with session_scope() as session:
         gave_up = session.execute(

@@ -23,9 +23,7 @@ from sqlalchemy.orm import Session
 from compliance.errors import InvalidNumber
 from compliance.phones import is_short_code, mask, normalize
 from worker import pii
-from worker.consent_hook import is_inert, on_inbound
-from worker.delivery import record_callback
-from worker.inbound import InboundMessage
+from worker.consent.inbound import InboundMessage, handle_inbound, is_inert
 from worker.ingest.payloads import (
     BadInput,
     MetaPayload,
@@ -37,6 +35,7 @@ from worker.ingest.payloads import (
     parse_twilio_sms,
 )
 from worker.ingest.records import StationCache, insert_message, insert_sms, insert_sms_many, social_thread
+from worker.outbound.delivery import record_callback
 
 __all__ = ["InboxItem", "Outcome", "Prepared", "apply", "apply_inert_sms", "is_inert_sms", "prepare"]
 
@@ -174,7 +173,7 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
         return Outcome(note="duplicate message")
     if created:
         log.debug("customer_stub_created", customer_id=str(customer_id), station_id=str(station_id))
-    on_inbound(
+    handle_inbound(
         session,
         InboundMessage(
             station_id=station_id,
@@ -202,7 +201,7 @@ def is_inert_sms(prepared: Prepared) -> bool:
 def apply_inert_sms(session: Session, stations: StationCache, group: Sequence[Prepared]) -> list[Outcome | None]:
     """Apply consent-inert SMS rows (is_inert_sms) together, in the given order, in one round trip.
 
-    The same writes as ``apply`` row by row; on_inbound is skipped because for these rows it
+    The same writes as ``apply`` row by row; handle_inbound is skipped because for these rows it
     does nothing (worker.consent.inbound.is_inert). None for a row this cannot finish (no
     station: apply raises the readable BadInput; a customer committed after the statement's
     snapshot): the caller applies it alone. Any error propagates, and the caller's savepoint
@@ -281,7 +280,7 @@ def _apply_meta(session: Session, stations: StationCache, item: InboxItem, meta:
         handled += 1
         if message_id is None:
             continue
-        on_inbound(
+        handle_inbound(
             session,
             InboundMessage(
                 station_id=station_id,

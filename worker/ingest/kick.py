@@ -24,10 +24,15 @@ import functools
 from collections.abc import Callable
 
 import redis
+import structlog
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["DRAIN_TASK", "KICK_KEY", "KICK_TTL_SECONDS", "clear", "client", "kick"]
+from worker.settings import get_settings
+
+__all__ = ["DRAIN_TASK", "KICK_KEY", "KICK_TTL_SECONDS", "clear", "client", "kick", "publish_drain", "request_drain"]
+
+log = structlog.get_logger(__name__)
 
 KICK_KEY = "msgworker:inbox:kick"
 KICK_TTL_SECONDS = 10
@@ -64,3 +69,29 @@ def kick(conn: redis.Redis[bytes], publish: Callable[[], object]) -> bool:
 
 def clear(conn: redis.Redis[bytes]) -> None:
     conn.delete(KICK_KEY)
+
+
+def publish_drain() -> None:
+    from worker.app import app
+
+    app.send_task(DRAIN_TASK)
+
+
+def request_drain() -> bool:
+    """Make sure a drain runs soon (the receiver calls this after each commit).
+
+    Returns False when Redis or the broker is unreachable; the row is stored, and the
+    sweeper drains it once they are back. Lives here, not beside the drain, so that the
+    receiver imports neither the drain nor the consent engine behind it.
+    """
+    try:
+        kick(client(get_settings().redis_url), publish_drain)
+    except Exception as exc:  # noqa: BLE001 - Redis and kombu raise many types; all mean "not now"
+        log.warning(
+            "drain_kick_failed",
+            error=type(exc).__name__,
+            detail=str(exc)[:200],
+            recovery="the inbox sweeper drains stored rows",
+        )
+        return False
+    return True

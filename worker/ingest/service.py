@@ -15,7 +15,7 @@ from worker.ingest import kick
 from worker.ingest.drain import DrainStats, RowResult, drain, load_items, process_items, sweep
 from worker.settings import get_settings
 
-__all__ = ["DRAIN_MAX_SECONDS", "drain_now", "publish_drain", "request_drain", "retry_row", "sweep_now"]
+__all__ = ["DRAIN_MAX_SECONDS", "drain_now", "retry_row", "sweep_now"]
 
 log = structlog.get_logger(__name__)
 
@@ -24,31 +24,6 @@ log = structlog.get_logger(__name__)
 DRAIN_MAX_SECONDS = 20.0
 # After a small batch, a drain waits this long for more rows before claiming again.
 DRAIN_LINGER_SECONDS = 0.02
-
-
-def publish_drain() -> None:
-    from worker.app import app
-
-    app.send_task(kick.DRAIN_TASK)
-
-
-def request_drain() -> bool:
-    """Make sure a drain runs soon (the receiver calls this after each commit).
-
-    Returns False when Redis or the broker is unreachable; the row is stored, and the
-    sweeper drains it once they are back.
-    """
-    try:
-        kick.kick(kick.client(get_settings().redis_url), publish_drain)
-    except Exception as exc:  # noqa: BLE001 - Redis and kombu raise many types; all mean "not now"
-        log.warning(
-            "drain_kick_failed",
-            error=type(exc).__name__,
-            detail=str(exc)[:200],
-            recovery="the inbox sweeper drains stored rows",
-        )
-        return False
-    return True
 
 
 def _summary(stats: DrainStats) -> dict[str, Any]:
@@ -79,7 +54,7 @@ def drain_now() -> dict[str, Any]:
         linger_seconds=DRAIN_LINGER_SECONDS,
     )
     if stats.stopped_by == "time":
-        request_drain()
+        kick.request_drain()
     return _summary(stats)
 
 

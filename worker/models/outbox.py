@@ -61,7 +61,7 @@ class OutboundMessage(Base):
         ),
         Index("ix_outbound_messages_to_created", "to_index", "created_at"),
         Index("ix_outbound_messages_unknown", "updated_at", postgresql_where=text("status = 'unknown'")),
-        # Held for review (worker/held_review.py): rows the gate could not place, until a person acts.
+        # Held for review (worker/outbound/held.py): rows the gate could not place, until a person acts.
         CheckConstraint("recipient_state ~ '^[A-Z]{2}$'", name="recipient_state"),
         CheckConstraint("location_source IN ('staff')", name="location_source"),
         CheckConstraint("(recipient_state IS NULL) = (location_source IS NULL)", name="located"),

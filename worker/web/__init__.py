@@ -1,1 +1,4 @@
-"""The HTTP side: webhook receiver and admin API (FastAPI, served by uvicorn)."""
+"""The HTTP side: the webhook receiver (plain Starlette routes, group commit) and the admin API.
+
+The receiver stores and answers; it never imports the consent engine."""
+

@@ -36,8 +36,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from worker.ingest.kick import request_drain
 from worker.ingest.payloads import body_digest, sms_event_id, status_event_id
-from worker.ingest.service import request_drain
 from worker.settings import get_settings
 from worker.web import inbox_store
 from worker.web.kicker import Kicker

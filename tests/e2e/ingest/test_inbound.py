@@ -1,0 +1,311 @@
+"""Inbound end to end: the real receiver (uvicorn), real celery worker and beat, real Postgres and Redis.
+
+Each test posts what Twilio or Meta would post, over HTTP, and then looks at the database
+the way an operator would.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.factories import make_station, phone, station_number
+from tests.support import processes
+from tests.support.processes import Proc, wait_for
+from tests.support.webhooks import (
+    META_PATH,
+    META_VERIFY_TOKEN,
+    SMS_PATH,
+    STATUS_PATH,
+    meta_message_body,
+    new_sid,
+    signed_form,
+    signed_get,
+    signed_meta,
+    sms_pairs,
+    status_pairs,
+)
+from worker import pii
+from worker.db import session_scope
+from worker.models import StationSender
+from worker.outbox import enqueue
+from worker.provider.fake import FakeTwilio
+from worker.web.webhooks import EMPTY_TWIML
+
+pytestmark = pytest.mark.e2e
+
+
+def scalar(sql: str, **params: object) -> int:
+    with session_scope() as session:
+        return int(session.execute(text(sql), params).scalar_one())
+
+
+def new_station_number() -> str:
+    to = station_number()
+    with session_scope() as session:
+        make_station(session, sms_number=to)
+    return to
+
+
+def post_sms(
+    base: str, *, sid: str, from_: str, to: str, body: str = "hello", host: str | None = None
+) -> httpx.Response:
+    raw, headers = signed_form(SMS_PATH, sms_pairs(sid=sid, from_=from_, to=to, body=body))
+    if host is not None:
+        headers["Host"] = host
+    return httpx.post(base + SMS_PATH, content=raw, headers=headers, timeout=10)
+
+
+def processed(sids: list[str]) -> bool:
+    return scalar(
+        "SELECT count(*) FROM core.webhook_inbox WHERE provider_event_id = ANY(:s) AND status <> 'pending'", s=sids
+    ) == len(sids)
+
+
+def test_signed_sms_becomes_one_customer_thread_and_message(receiver: str, worker_proc: Proc) -> None:
+    """A signed webhook, seen by the app under another host than the public one: one customer, thread, message."""
+    to = new_station_number()
+    sender = phone()
+    sid = new_sid()
+    resp = post_sms(receiver, sid=sid, from_=sender, to=to, body="Do you cater on Sundays?", host="10.0.0.7:8080")
+    assert resp.status_code == 200
+    assert resp.content == EMPTY_TWIML
+    wait_for(lambda: processed([sid]), timeout=30, what="inbox row processed", log=worker_proc.log_path)
+    index = pii.blind_index(sender, kind="phone")
+    assert scalar("SELECT count(*) FROM core.customers WHERE phone_index = :p", p=index) == 1
+    assert scalar("SELECT count(*) FROM core.message_threads t JOIN core.customers c ON c.id = t.customer_id"
+                  " WHERE c.phone_index = :p AND t.status = 'open'", p=index) == 1
+    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :s AND channel = 'sms'"
+                  " AND body = 'Do you cater on Sundays?'", s=sid) == 1
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed'") == 1
+    # Posting it again after processing changes nothing.
+    assert post_sms(receiver, sid=sid, from_=sender, to=to, body="Do you cater on Sundays?").status_code == 200
+    time.sleep(1.0)
+    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid) == 1
+
+
+def test_same_webhook_posted_five_times_concurrently_is_one_message(receiver: str, worker_proc: Proc) -> None:
+    """Five concurrent copies of one webhook all get 200 and yield one inbox row and one message."""
+    to = new_station_number()
+    sid = new_sid()
+    sender = phone()
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: post_sms(receiver, sid=sid, from_=sender, to=to), range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    wait_for(lambda: processed([sid]), timeout=30, what="inbox row processed", log=worker_proc.log_path)
+    time.sleep(0.5)
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE provider_event_id = :s", s=sid) == 1
+    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid) == 1
+
+
+def test_wrong_signature_is_403_and_stores_nothing(receiver: str, worker_proc: Proc) -> None:
+    """A forged webhook is refused with 403 and leaves no row anywhere."""
+    raw, headers = signed_form(SMS_PATH, sms_pairs(sid=new_sid(), from_=phone(), to=new_station_number()),
+                               token="not-our-token")
+    resp = httpx.post(receiver + SMS_PATH, content=raw, headers=headers, timeout=10)
+    assert resp.status_code == 403
+    assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0
+    assert scalar("SELECT count(*) FROM core.messages") == 0
+
+
+def test_meta_handshake_and_signed_message(receiver: str, worker_proc: Proc) -> None:
+    """Meta's GET handshake echoes the challenge; a signed POST becomes a facebook message; unsigned is 403."""
+    hs = httpx.get(receiver + META_PATH, params={"hub.mode": "subscribe", "hub.verify_token": META_VERIFY_TOKEN,
+                                                 "hub.challenge": "1158201444"}, timeout=10)
+    assert (hs.status_code, hs.text) == (200, "1158201444")
+    page = uuid.uuid4().hex[:15]
+    with session_scope() as session:
+        station = make_station(session)
+        session.add(StationSender(station_id=station.id, channel="facebook", address=page))
+    psid = uuid.uuid4().hex[:16]
+    raw = meta_message_body(page_id=page, sender_id=psid, mid="m_" + psid, text="Hello from Messenger")
+    unsigned = httpx.post(receiver + META_PATH, content=raw, headers={"Content-Type": "application/json"}, timeout=10)
+    assert unsigned.status_code == 403
+    assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0
+    assert httpx.post(receiver + META_PATH, content=raw, headers=signed_meta(raw), timeout=10).status_code == 200
+    wait_for(lambda: scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :m", m="m_" + psid) == 1,
+             timeout=30, what="facebook message", log=worker_proc.log_path)
+    assert scalar("SELECT count(*) FROM core.message_threads WHERE channel = 'facebook' AND external_thread_id = :p",
+                  p=psid) == 1
+
+
+def test_get_and_rule_signed_webhooks_become_messages_like_a_post(receiver: str, worker_proc: Proc) -> None:
+    """A GET webhook (fields in the query) and a POST signed by a Webhooks Rule are ingested like a classic POST;
+    an unsigned GET is 403 and leaves nothing."""
+    to = new_station_number()
+    sender = phone()
+    get_sid, rule_sid = new_sid(), new_sid()
+    target, headers = signed_get(SMS_PATH, sms_pairs(sid=get_sid, from_=sender, to=to, body="Open on Sunday? 10% off"))
+    unsigned = {k: v for k, v in headers.items() if k != "X-Twilio-Signature"}
+    assert httpx.get(receiver + target, headers=unsigned, timeout=10).status_code == 403
+    assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0
+    resp = httpx.get(receiver + target, headers=headers, timeout=10)
+    assert (resp.status_code, resp.content) == (200, EMPTY_TWIML)
+    raw, rule = signed_form(SMS_PATH, sms_pairs(sid=rule_sid, from_=sender, to=to, body="And Monday?"), rule=True)
+    assert httpx.post(receiver + SMS_PATH, content=raw, headers=rule, timeout=10).status_code == 200
+    wait_for(lambda: processed([get_sid, rule_sid]), timeout=30, what="inbox rows processed", log=worker_proc.log_path)
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed'") == 2
+    index = pii.blind_index(sender, kind="phone")
+    assert scalar("SELECT count(*) FROM core.messages m JOIN core.message_threads t ON t.id = m.thread_id"
+                  " JOIN core.customers c ON c.id = t.customer_id WHERE c.phone_index = :p"
+                  " AND ((m.provider_message_id = :g AND m.body = 'Open on Sunday? 10% off')"
+                  " OR (m.provider_message_id = :r AND m.body = 'And Monday?'))",
+                  p=index, g=get_sid, r=rule_sid) == 2
+
+
+def test_status_callbacks_out_of_order_end_delivered(receiver: str, worker_proc: Proc) -> None:
+    """delivered, then sent, then queued (Twilio does not order callbacks): the message ends delivered."""
+    sid = new_sid()
+    with session_scope() as session:
+        station = make_station(session)
+        row = enqueue(session, station_id=station.id, to=phone(), body="Booking confirmed", purpose="transactional",
+                      idempotency_key=uuid.uuid4().hex).message
+        # As the send path leaves a row Twilio accepted (the release tick only takes pending rows).
+        row.provider_sid = sid
+        row.status = "sent"
+        row_id = row.id
+    for status in ("delivered", "sent", "queued"):
+        raw, headers = signed_form(STATUS_PATH, status_pairs(sid=sid, status=status))
+        assert httpx.post(receiver + STATUS_PATH, content=raw, headers=headers, timeout=10).status_code == 200
+    wait_for(lambda: scalar("SELECT count(*) FROM core.delivery_events WHERE provider_sid = :s", s=sid) == 3,
+             timeout=30, what="three delivery events", log=worker_proc.log_path)
+    with session_scope() as session:
+        status, delivery = session.execute(
+            text("SELECT status, delivery_status FROM core.outbound_messages WHERE id = :i"), {"i": row_id}
+        ).one()
+    assert (status, delivery) == ("delivered", "delivered")
+
+
+def test_webhooks_stored_while_worker_is_down_are_all_processed_when_it_starts(
+    receiver: str, clean_redis: object, fake_twilio: FakeTwilio, proc_dir: Path
+) -> None:
+    """With no worker running, webhooks are acknowledged and stored; a worker started later processes every one."""
+    to = new_station_number()
+    sids = [new_sid() for _ in range(25)]
+    for sid in sids:
+        assert post_sms(receiver, sid=sid, from_=phone(), to=to).status_code == 200
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'pending'") == 25
+    worker = processes.start_worker(proc_dir)
+    try:
+        wait_for(lambda: processed(sids), timeout=60, what="all rows processed", log=worker.log_path)
+    finally:
+        worker.stop()
+    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 25
+    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed'") == 25
+
+
+class OwnRedis:
+    """A private redis-server, so this test can stop "the broker" without touching the shared one."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = processes.free_port()
+        self.tmp = tmp
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.tmp / "redis.log").open("ab")
+        self.popen = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+        def up() -> bool:
+            try:
+                import redis
+
+                return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+            except Exception:
+                return False
+
+        wait_for(up, timeout=10, what="private redis-server")
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(proc_dir: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(proc_dir)
+    server.start()
+    yield server
+    server.kill()
+
+
+def _start_worker_without_ping(tmp: Path, env: dict[str, str]) -> Proc:
+    # processes.start_worker proves readiness with a ping through *this* process's broker;
+    # this worker uses the private Redis, so readiness is shown by the work itself.
+    return Proc(
+        "worker",
+        [str(processes.VENV_BIN / "celery"), "-A", "worker", "worker", "--pool=prefork", "--concurrency=2",
+         "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"w-{uuid.uuid4().hex[:6]}@%h",
+         "-l", "INFO"],
+        tmp / "worker.log",
+        env=env,
+    ).start()
+
+
+def test_with_redis_stopped_receiver_stores_and_sweeper_processes_after_it_returns(
+    clean_db: str, fake_twilio: FakeTwilio, own_redis: OwnRedis, proc_dir: Path
+) -> None:
+    """Redis down: every webhook still gets 200 and a stored row; once Redis is back, beat's sweeper drains them all."""
+    env = {"CELERY_BROKER_URL": own_redis.url, "REDIS_URL": own_redis.url, "INBOX_SWEEP_GRACE_SECONDS": "1",
+           "TWILIO_API_BASE_URL": os.environ["TWILIO_API_BASE_URL"]}
+    receiver_proc, base = processes.start_receiver(proc_dir, env=env)
+    worker: Proc | None = None
+    beat: Proc | None = None
+    try:
+        to = new_station_number()
+        own_redis.kill()
+        sids = [new_sid() for _ in range(10)]
+        for sid in sids:
+            started = time.monotonic()
+            resp = post_sms(base, sid=sid, from_=phone(), to=to)
+            assert resp.status_code == 200
+            assert time.monotonic() - started < 3
+        assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'pending'") == 10
+        own_redis.start()  # same port, empty: every kicked task was lost with the old one
+        worker = _start_worker_without_ping(proc_dir, env)
+        beat = processes.start_beat(proc_dir, env=env)
+        wait_for(lambda: processed(sids), timeout=90, interval=0.5, what="sweeper to drain the stored rows",
+                 log=beat.log_path)
+        assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 10
+        assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed'") == 10
+        assert "drain_kick_failed" in receiver_proc.log()
+    finally:
+        for proc in (beat, worker):
+            if proc is not None:
+                proc.stop()
+        receiver_proc.stop()
+
+
+def test_receiver_never_500s_on_garbage(receiver: str) -> None:
+    """Garbage to every endpoint gets a 4xx, never a 5xx, from the real receiver."""
+    cases = [
+        (SMS_PATH, b"\xff\xfe\x00garbage", {"Content-Type": "application/x-www-form-urlencoded",
+                                            "X-Twilio-Signature": "x"}),
+        (SMS_PATH, b"%%%%=%ZZ&&&=", {"X-Twilio-Signature": "abc"}),
+        (STATUS_PATH, b"", {}),
+        (META_PATH, b"{", {"X-Hub-Signature-256": "sha256=00"}),
+        (SMS_PATH, urlencode({"a": "b"}).encode(), {"Content-Type": "multipart/form-data; boundary=x"}),
+    ]
+    for path, body, headers in cases:
+        resp = httpx.post(receiver + path, content=body, headers=headers, timeout=10)
+        assert 400 <= resp.status_code < 500, (path, resp.status_code)
+    assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0

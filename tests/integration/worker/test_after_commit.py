@@ -1,0 +1,59 @@
+"""Tasks registered in a transaction are published only if it commits."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from worker.after_commit import publish_after_commit
+from worker.db import session_scope
+
+
+def _queued(client: redis.Redis) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in client.lrange("msgworker", 0, -1)]
+
+
+def _task_names(client: redis.Redis) -> list[str]:
+    return [str(m["headers"]["task"]) for m in _queued(client)]  # type: ignore[index]
+
+
+def test_rolled_back_transaction_publishes_nothing(clean_redis: redis.Redis) -> None:
+    """An exception inside the scope rolls back and the registered task never reaches Redis."""
+
+    def run() -> None:
+        with session_scope() as session:
+            session.execute(text("SELECT 1"))
+            publish_after_commit(session, "tasks.maintenance.ping", token="rolled-back")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run()
+    assert _task_names(clean_redis) == []
+
+
+def test_committed_transaction_publishes_once(clean_redis: redis.Redis) -> None:
+    """A committed scope publishes each registered task exactly once, after the commit."""
+    with session_scope() as session:
+        publish_after_commit(session, "tasks.maintenance.ping", token="committed")
+        assert _task_names(clean_redis) == []  # not before commit
+    assert _task_names(clean_redis) == ["tasks.maintenance.ping"]
+
+
+def test_rolled_back_savepoint_discards_its_tasks(clean_redis: redis.Redis) -> None:
+    """A task registered in a savepoint that rolls back is not published when the outer commit succeeds."""
+    with session_scope() as session:
+        publish_after_commit(session, "tasks.maintenance.ping", token="outer")
+        try:
+            with session.begin_nested():
+                publish_after_commit(session, "tasks.maintenance.ping", token="in-failed-savepoint")
+                raise ValueError("row failed")
+        except ValueError:
+            pass
+        with session.begin_nested():
+            publish_after_commit(session, "tasks.maintenance.ping", token="in-released-savepoint")
+    tokens = [json.loads(base64.b64decode(str(m["body"])))[1]["token"] for m in _queued(clean_redis)]
+    assert sorted(tokens) == ["in-released-savepoint", "outer"]

@@ -1,0 +1,81 @@
+"""Publish Celery tasks only after the surrounding transaction commits.
+
+A task published inside a transaction that later rolls back would act on rows that do not
+exist (or, worse, on a decision that was never recorded). So callers register the task on
+the session; an ``after_commit`` listener publishes it, and a rollback discards it. A task
+registered inside a savepoint (``begin_nested``, as the batched ingest does per row) is
+remembered with that savepoint and discarded if the savepoint rolls back, even when the
+outer transaction later commits.
+
+Publishing can still fail after commit (broker down). That is logged, not raised: the
+committed row is the source of truth and a beat sweeper re-enqueues what was never
+processed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+__all__ = ["pending_tasks", "publish_after_commit"]
+
+_KEY = "msgworker_after_commit"
+log = structlog.get_logger(__name__)
+
+
+def publish_after_commit(session: Session, task_name: str, /, *, countdown: float | None = None, **kwargs: Any) -> None:
+    """Publish ``task_name(**kwargs)`` once this session's outermost transaction commits."""
+    owner = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_KEY, []).append((owner, task_name, kwargs, countdown))
+
+
+def pending_tasks(session: Session) -> list[tuple[str, dict[str, Any], float | None]]:
+    return [(name, kwargs, countdown) for _, name, kwargs, countdown in session.info.get(_KEY, [])]
+
+
+def _within(owner: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while owner is not None:
+        if owner is ended:
+            return True
+        owner = owner.parent
+    return False
+
+
+def _celery_app() -> Celery:
+    from worker.app import app
+
+    return app
+
+
+@event.listens_for(Session, "after_commit")
+def _publish(session: Session) -> None:
+    queued = session.info.pop(_KEY, [])
+    if not queued:
+        return
+    app = _celery_app()
+    for _, task_name, kwargs, countdown in queued:
+        try:
+            app.send_task(task_name, kwargs=kwargs, countdown=countdown)
+        except Exception as exc:  # noqa: BLE001 - the broker can fail in many ways
+            log.warning(
+                "enqueue_failed_after_commit",
+                task=task_name,
+                error=type(exc).__name__,
+                detail=str(exc)[:200],
+                recovery="sweeper re-enqueues from the database",
+            )
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_KEY, None)
+        return
+    queued = session.info.get(_KEY)
+    if queued:
+        # A savepoint rolled back: forget what was registered inside it (or deeper).
+        session.info[_KEY] = [q for q in queued if not _within(q[0], previous_transaction)]
