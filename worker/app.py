@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from celery import Celery, signals
 
+from worker.beat import quiet_idle_ticks
 from worker.db import reset_engine
 from worker.logging import configure_logging
 from worker.settings import get_settings
@@ -26,6 +27,7 @@ app.config_from_object("celeryconfig")
 def _setup_logging(**_: Any) -> None:
     s = get_settings()
     configure_logging(s.LOG_LEVEL, s.LOG_FORMAT)
+    quiet_idle_ticks()  # worker and beat: a tick that found nothing is a DEBUG line
 
 
 @signals.worker_process_init.connect
