@@ -89,6 +89,10 @@ class Booking(Base):
         Index("ix_bookings_date", "date"),
         Index("ix_bookings_status", "status"),
         Index("ix_bookings_live_station", "station_id", postgresql_where=LIVE),
+        # What the review-request tick looks for (worker/campaigns/reviews.py).
+        Index(
+            "ix_bookings_completed", "updated_at", postgresql_where=text("status = 'completed' AND deleted_at IS NULL")
+        ),
         {"schema": "core"},
     )
 
