@@ -7,7 +7,12 @@ together) so that no two calls see the same string by accident. No result cachin
 the classifier, so every call does the full work.
 
     .venv/bin/python bench/keywords.py                 # print figures
-    .venv/bin/python bench/keywords.py --record "notes" # also append a row to bench/RESULTS.md
+    .venv/bin/python bench/keywords.py --record "notes" # also append rows to bench/RESULTS.md
+
+It also prints, per labelled corpus, what the classifier gets right (recall at opt-out and at
+"review or stronger", false opt-outs, review on conversation), and a same-run reference: a
+fixed pure-Python loop timed in the same process, because this machine's speed varies 2-3x
+from day to day and a throughput figure means little without it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compliance.keywords import Intent, classify  # noqa: E402
+from compliance.keywords import CLASSIFIER_VERSION, Intent, classify  # noqa: E402
 
 CORPORA = tuple(sorted((ROOT / "tests/data").glob("consent_*.jsonl")))
 RESULTS = ROOT / "bench/RESULTS.md"
@@ -93,6 +98,61 @@ def build_mix(n: int, seed: int = 20261125) -> list[str]:
     return out
 
 
+CONVERSATION = ("none", "opt_in", "help")
+
+
+def corpus_figures(path: Path) -> dict[str, int]:
+    """How the classifier reads one labelled corpus, in counts (the ratios are derived when printed).
+
+    A revocation is a message labelled opt_out; "review or stronger" counts a revocation the
+    classifier sent to review as caught, because review pauses marketing until a person decides.
+    """
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    got = [(r["expected"], classify(r["text"]).intent.value) for r in rows]
+    return {
+        "messages": len(got),
+        "revocations": sum(e == "opt_out" for e, _ in got),
+        "caught": sum(e == "opt_out" and g == "opt_out" for e, g in got),
+        "paused": sum(e == "opt_out" and g in ("opt_out", "review") for e, g in got),
+        "flagged": sum(e == "review" for e, _ in got),
+        "flagged_paused": sum(e == "review" and g in ("opt_out", "review") for e, g in got),
+        "conversation": sum(e in CONVERSATION for e, _ in got),
+        "false_opt_outs": sum(e in CONVERSATION and g == "opt_out" for e, g in got),
+        "conversation_review": sum(e in CONVERSATION and g == "review" for e, g in got),
+        "agreement": sum(e == g for e, g in got),
+    }
+
+
+def describe(name: str, f: dict[str, int]) -> str:
+    """One corpus's figures as a line of text (also the RESULTS.md cell)."""
+    return (
+        f"{name}: {f['messages']} msgs; revocations at opt-out {f['caught']}/{f['revocations']}, "
+        f"at review or stronger {f['paused']}/{f['revocations']} = {f['paused'] / max(f['revocations'], 1):.1%}; "
+        f"review-labelled at review or stronger {f['flagged_paused']}/{f['flagged']}; "
+        f"false opt-outs {f['false_opt_outs']}/{f['conversation']}; "
+        f"review on conversation {f['conversation_review']}/{f['conversation']}; "
+        f"exact agreement {f['agreement']}/{f['messages']}"
+    )
+
+
+def reference_loop_ms(rounds: int = 5) -> float:
+    """Best of ``rounds`` timings of a fixed pure-Python loop (string split, dict and set work).
+
+    It never changes, so comparing it across runs shows how fast the machine was that day.
+    """
+    words = ("stop", "texting", "me", "please", "the", "party", "is", "at", "6pm")
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        seen: dict[str, int] = {}
+        for i in range(200_000):
+            text = words[i % 9] + " " + words[(i * 7) % 9]
+            for w in text.split():
+                seen[w] = seen.get(w, 0) + 1
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200_000)
@@ -101,6 +161,8 @@ def main() -> int:
     parser.add_argument("--record", metavar="NOTES", help="append a row to bench/RESULTS.md with these notes")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()[0]
+    reference_before = reference_loop_ms()
     mix = build_mix(args.messages)
     distinct = len(set(mix))
     for text in mix[:2000]:  # warm-up: imports, compiled tables, allocator
@@ -143,7 +205,13 @@ def main() -> int:
     )
     worst = latencies[-1] / 1000
     print(f"latency per call (sample {len(latencies)}): p50 {p50:.1f} us, p99 {p99:.1f} us, max {worst:.0f} us")
-    print(f"load average (1 min) at end: {load:.2f}")
+    reference = min(reference_before, reference_loop_ms())
+    print(f"same-run reference: fixed pure-Python loop best {reference:.1f} ms (before and after the rounds)")
+    print(f"load average (1 min): {load_start:.2f} at start, {load:.2f} at end")
+    print(f"classifier {CLASSIFIER_VERSION}, labelled corpora:")
+    figures = {path.name: corpus_figures(path) for path in CORPORA}
+    for name, f in figures.items():
+        print("  " + describe(name, f))
 
     if args.record is not None:
         options = (f" --messages {args.messages}" if args.messages != 200_000 else "") + (
@@ -155,8 +223,17 @@ def main() -> int:
             f"({args.messages} msgs, {distinct} distinct) | best of {args.rounds} rounds {wall_rate:,.0f} msgs/s wall "
             f"({cpu_rate:,.0f}/s CPU), median round {median_rate:,.0f}/s; "
             f"p50 {p50:.1f} µs, p99 {p99:.1f} µs per call | ≥ 50,000 msgs/s | {cmd} | python-svc 2 cores 24 GiB; "
-            f"load {load:.1f}; {args.record} |\n"
+            f"load {load_start:.1f} at start, {load:.1f} at end; same-run reference loop {reference:.1f} ms; "
+            f"classifier {CLASSIFIER_VERSION}; "
+            f"{args.record} |\n"
         )
+        day = dt.date.today().isoformat()
+        for name, f in figures.items():
+            row += (
+                f"| {day} | consent classifier on `tests/data/{name}` | {describe(name, f)} | false opt-outs 0 "
+                f"| {cmd} | "
+                f"classifier {CLASSIFIER_VERSION}; {args.record} |\n"
+            )
         text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
         if not text:
             text = "# Benchmark results\n\n| date | benchmark | figure | goal | command | notes |\n"
