@@ -14,11 +14,11 @@ Pure: reads one packaged CSV once; no network, no database.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
-from importlib import resources
+
+from compliance.package_data import read_table
 
 __all__ = [
     "STATE_NAMES",
@@ -112,9 +112,7 @@ _DATA_FILE = "us_npa_states.csv"
 
 @functools.cache
 def _npa_table() -> dict[str, str]:
-    text = resources.files("compliance").joinpath("data", _DATA_FILE).read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return {row["npa"]: row["state"] for row in rows}
+    return {row["npa"]: row["state"] for row in read_table(_DATA_FILE)}
 
 
 def npa_state(e164: str) -> str | None:
