@@ -4,8 +4,10 @@ Quiet hours are judged at the recipient's location (47 CFR 64.1200(c)(1)), which
 know for sure. So we collect every place the person could plausibly be and require the
 window to hold in all of them (COMPLIANCE.md §5, "Pitfalls"):
 
-- the number's zones (phonenumbers; some area codes span zones, e.g. Idaho Boise + LA) and
-  its area code's state (compliance/us_states.py);
+- the number's zones (phonenumbers; some area codes span zones, e.g. Idaho Boise + LA), every
+  zone its area code's territory spans when that is more than one (compliance/split_zones.py:
+  phonenumbers falls back to one zone for most of 850's or 270's exchanges), and its area
+  code's state (compliance/us_states.py);
 - the customer's address state, when on file, with every zone of that state;
 - or, instead of the address, the state a person on staff gave for a text the gate held
   (``msgworker send release``, worker/outbound/held.py): they asked or know better than a stored
@@ -25,8 +27,9 @@ from datetime import datetime
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from phonenumbers import timezone as pn_tz
-from phonenumbers.phonenumberutil import is_number_type_geographical
+from phonenumbers.phonenumberutil import is_number_type_geographical, national_significant_number
 
+from compliance.split_zones import area_code_zones
 from compliance.us_states import STATE_ZONES, npa_state
 
 __all__ = ["UNKNOWN_ZONE", "RecipientLocation", "locate", "staff_attributed"]
@@ -51,7 +54,8 @@ class RecipientLocation:
     zones: tuple[str, ...]
     states: tuple[str, ...]
     known: bool
-    # How we know, for the decision's basis: ("number:zones", "number:npa=FL", "address:TX",
+    # How we know, for the decision's basis: ("number:zones", "number:npa=FL", "number:npa_zones=850" (the
+    # area code spans zones: compliance/split_zones.py), "address:TX",
     # "staff:TX by alice at 2026-07-04T16:00:00+00:00").
     sources: tuple[str, ...] = ()
 
@@ -76,6 +80,10 @@ def _number_place(e164: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[st
         return (), (), ()
     state = npa_state(e164) if num.country_code == 1 else None
     sources = ("number:zones",) + ((f"number:npa={state}",) if state else ())
+    npa = national_significant_number(num)[:3] if num.country_code == 1 else ""
+    spanned = area_code_zones(npa)
+    if spanned:
+        zones, sources = zones + spanned, (*sources, f"number:npa_zones={npa}")
     return zones, ((state,) if state else ()), sources
 
 

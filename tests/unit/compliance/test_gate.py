@@ -197,8 +197,9 @@ def test_rule_table(name: str, f: SendFacts, outcome: Outcome, reason: BlockReas
         ("2026-07-01 13:30:00", M, False, locate("+16055550123"), datetime(2026, 7, 1, 14, 0, tzinfo=UTC)),
         # Pensacola (Chicago zone, Florida 20:00 end): 20:30 CDT -> next day 08:00 CDT.
         ("2026-07-02 01:30:00", M, False, locate("+18504335555"), datetime(2026, 7, 2, 13, 0, tzinfo=UTC)),
-        # Tallahassee (New York zone, Florida): 20:30 EDT -> 08:00 EDT.
-        ("2026-07-02 00:30:00", M, False, locate("+18502245555"), datetime(2026, 7, 2, 12, 0, tzinfo=UTC)),
+        # Tallahassee (New York zone, Florida), but 850 also keeps Central time (split_area_codes.csv):
+        # 20:30 EDT -> 08:00 CDT, not 08:00 EDT.
+        ("2026-07-02 00:30:00", M, False, locate("+18502245555"), datetime(2026, 7, 2, 13, 0, tzinfo=UTC)),
         # Dallas on a Sunday morning: Texas starts at noon.
         ("2026-05-10 15:00:00", M, False, locate("+12145550123"), datetime(2026, 5, 10, 17, 0, tzinfo=UTC)),
         # Number in New York, address in Texas: Texas's Sunday rule in all of Texas's zones too,

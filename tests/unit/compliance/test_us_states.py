@@ -82,12 +82,13 @@ def test_state_from_address(address: str | None, state: str | None) -> None:
 
 
 def test_locate_combines_number_and_address() -> None:
-    """The COMPLIANCE.md §5 vectors, and an address that places an otherwise unknown number."""
+    """The libphonenumber vectors (docs/compliance.md#test-vectors), with every zone of a split area code
+    added (docs/compliance.md#split-zone-area-codes), and an address that places an otherwise unknown number."""
     assert locate("+19075550123").zones == ("America/Adak", "America/Anchorage")
-    assert locate("+16055550123").zones == ("America/Denver", "America/North_Dakota/Center")
-    assert locate("+12085550123").zones == ("America/Boise", "America/Los_Angeles")
-    assert locate("+18504335555").zones == ("America/Chicago",)
-    assert locate("+18502245555").zones == ("America/New_York",)
+    assert locate("+16055550123").zones == ("America/Chicago", "America/Denver", "America/North_Dakota/Center")
+    assert locate("+12085550123").zones == ("America/Boise", "America/Denver", "America/Los_Angeles")
+    assert locate("+18504335555").zones == ("America/Chicago", "America/New_York")
+    assert locate("+18502245555").zones == ("America/Chicago", "America/New_York")
     toll_free = locate("+18005551212")
     assert not toll_free.known
     assert toll_free.zones == ("Etc/Unknown",)
