@@ -1,4 +1,5 @@
-"""Business days for the FCC's 10-business-day revocation limit (COMPLIANCE.md §3).
+"""Business days for the FCC's 10-business-day revocation limit
+(docs/compliance.md#honouring-within-10-business-days).
 
 FCC 24-24 (47 CFR 64.1200(a)(10)): a revocation must be honoured within a reasonable
 time, not more than 10 business days after receipt; weekends and federal holidays do

@@ -1,8 +1,9 @@
 """What an inbound SMS means for consent: our classifier's verdict and Twilio's, merged.
 
 Twilio's Advanced Opt-Out adds ``OptOutType`` (STOP, START or HELP) to the inbound
-webhook when it recognised a keyword and already replied (COMPLIANCE.md §2). Our own
-classifier (compliance.keywords) is wider, because the FCC's rule is (COMPLIANCE.md §3).
+webhook when it recognised a keyword and already replied
+(docs/compliance.md#advanced-opt-out-and-optouttype). Our own classifier (compliance.keywords) is
+wider, because the FCC's rule is (docs/compliance.md#revocation-by-any-reasonable-means).
 The two are merged most-restrictive-first: an opt-out from either side wins, then an
 opt-in, then HELP, then "a person should look" (review), else nothing.
 

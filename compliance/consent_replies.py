@@ -1,12 +1,14 @@
 """The texts the consent engine sends: opt-out confirmation, opt-in confirmation, HELP.
 
-- Opt-out confirmation (FCC 24-24, 47 CFR 64.1200(a)(12); COMPLIANCE.md §3): one text,
-  brand name, no marketing, no attempt to win the person back; opt-back-in instructions
-  are allowed. CTIA: brand plus confirmation that no further messages will be sent.
+- Opt-out confirmation (FCC 24-24, 47 CFR 64.1200(a)(12);
+  docs/compliance.md#opt-out-confirmation): one text, brand name, no marketing, no attempt to
+  win the person back; opt-back-in instructions are allowed. CTIA: brand plus confirmation
+  that no further messages will be sent.
 - Opt-in confirmation (CTIA §5.1.2.1): brand, frequency, "Msg & data rates may apply",
   HELP and STOP instructions.
-- HELP (CTIA): brand, message frequency, "Msg & data rates may apply", STOP
-  instructions, a contact. A station's own ``help_text`` wins when it has one.
+- HELP (CTIA; docs/compliance.md#help-and-stop-content): brand, message frequency, "Msg & data
+  rates may apply", STOP instructions, a contact. A station's own ``help_text`` wins when it
+  has one.
 
 Each stays in GSM-7 (plain ASCII here) so it is one 160-character segment for a
 reasonably short brand name.

@@ -15,8 +15,8 @@ changes only its station's row. A send is covered by the business row and its st
 row; :func:`combine` merges them, most restrictive first (a narrower opt-in never lifts
 a broader opt-out).
 
-Rules (COMPLIANCE.md §3, FCC 24-24)
------------------------------------
+Rules (FCC 24-24; docs/compliance.md#consent-tiers)
+---------------------------------------------------
 - opt_out / carrier_opt_out, purpose all (or transactional, read as all): revoked for
   every purpose, marketing consent gone. Purpose marketing: marketing only.
 - Only opt_in / carrier_opt_in / marketing_consent lift an opt-out; nothing else does.

@@ -1,7 +1,7 @@
 """Delivery status of an outbound message as a monotone state machine over Twilio callbacks.
 
-Twilio does not guarantee the order of status callbacks (COMPLIANCE.md §1, "Status
-callbacks"): ``sent`` can arrive after ``delivered``. So each callback only moves the status
+Twilio does not guarantee the order of status callbacks (docs/compliance.md#status-callbacks):
+``sent`` can arrive after ``delivered``. So each callback only moves the status
 forward by rank and never back; a late ``sent`` is kept as evidence (a delivery event row)
 but changes nothing.
 
@@ -27,7 +27,7 @@ __all__ = [
     "outbound_status_for",
 ]
 
-# Twilio MessageInstance.Status values (COMPLIANCE.md §1) and their rank.
+# Twilio MessageInstance.Status values (docs/compliance.md#status-callbacks) and their rank.
 DELIVERY_RANK: Final[dict[str, int]] = {
     "accepted": 0,
     "scheduled": 0,

@@ -1,11 +1,11 @@
 """Misspelling correction toward the revocation vocabulary ("stpo", "unsubscibe", "mesages").
 
-FCC 24-24 (COMPLIANCE.md §3): a revocation must be honoured when a reasonable person would
-read it as one, and practitioners advise catching misspellings. So before the tables are
-tried a second time, each unknown word within a small edit distance of a table word
-(``LanguageTable.fuzzy``) is replaced by it: distance 1 (insert, delete, substitute, swap
-neighbours), and 2 for words of 11 letters or more (the longer the word, the more a reader
-forgives: "unsubcribe", "unsuscrbe").
+FCC 24-24 (docs/compliance.md#revocation-by-any-reasonable-means): a revocation must be
+honoured when a reasonable person would read it as one, and practitioners advise catching
+misspellings. So before the tables are tried a second time, each unknown word within a small
+edit distance of a table word (``LanguageTable.fuzzy``) is replaced by it: distance 1 (insert,
+delete, substitute, swap neighbours), and 2 for words of 11 letters or more (the longer the
+word, the more a reader forgives: "unsubcribe", "unsuscrbe").
 
 Real words next to a vocabulary word ("step", "shop", "quite", "remote", "subscribe") are
 never "corrected": compliance/fuzzy_exempt.py lists them, generated from English and

@@ -11,15 +11,15 @@ over a deferral, so nothing is postponed that would be refused anyway):
    30005, 30006; compliance/twilio_errors.py).
 2. ``opted_out``: an opt-out in any scope covering the send (the business-wide row or this
    station's; consent_rules.combine) blocks every purpose. The one exception is the single
-   confirmation (47 CFR 64.1200(a)(12), COMPLIANCE.md §3): a ``compliance`` message that
-   replies to the opt-out event in force, when no confirmation for it went out yet
-   (``confirmation_already_sent``). If two scopes are out on different events, nothing
-   passes: the person was already opted out, and a second confirmation would be a second
-   message after an opt-out.
+   confirmation (47 CFR 64.1200(a)(12), docs/compliance.md#opt-out-confirmation): a
+   ``compliance`` message that replies to the opt-out event in force, when no confirmation for
+   it went out yet (``confirmation_already_sent``). If two scopes are out on different events,
+   nothing passes: the person was already opted out, and a second confirmation would be a
+   second message after an opt-out.
 3. Marketing: ``marketing_opted_out``; ``no_marketing_consent`` (prior express written
    consent must be on record, §64.1200(f)(9)); ``pending_review`` (an ambiguous reply waits
    for a person); ``frequency_cap`` (at most N marketing texts per number per rolling 24 h
-   across all campaigns; COMPLIANCE.md §7: FL/OK/MD/NJ allow 3).
+   across all campaigns; FL/OK/MD allow 3: docs/compliance.md#frequency-caps).
 4. Transactional: ``no_relationship`` (a booking or an inbound message must exist).
 5. Quiet hours, for marketing and every campaign message (transactional and compliance
    messages only when the policy says so): the recipient's local time in every candidate

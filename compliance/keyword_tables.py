@@ -40,8 +40,9 @@ class LanguageTable:
     """Every word list of one language."""
 
     language: str
-    # Whole-message keywords (COMPLIANCE.md §2). opt_out words also count when the message is the
-    # word plus polite filler ("stop please": an FCC reasonable-person reading, COMPLIANCE.md §3).
+    # Whole-message keywords (docs/compliance.md#twilio-keyword-matching). opt_out words also count
+    # when the message is the word plus polite filler ("stop please": an FCC reasonable-person
+    # reading, docs/compliance.md#revocation-by-any-reasonable-means).
     opt_out: tuple[str, ...] = ()
     opt_out_all: tuple[str, ...] = ()  # opt-out keywords that revoke every scope (STOPALL)
     # Opt-out keywords that also have an everyday booking meaning ("cancel", "end"): an opt-out
@@ -124,7 +125,8 @@ _CONTACT = "[text*|txt*|msg*|messag*|contact*|bother*|spam*|harass*|email*|call*
 
 ENGLISH = LanguageTable(
     language="en",
-    # COMPLIANCE.md §2 Twilio defaults (REVOKE/OPTOUT since 2025-05-14) and §3 FCC "opt out".
+    # Twilio defaults (REVOKE/OPTOUT since 2025-05-14) and the FCC's "opt out":
+    # docs/compliance.md#twilio-keyword-matching.
     opt_out=("stop", "unsubscribe", "quit", "revoke", "optout", "opt out", "unsub", "remove", "dnc", "no more"),
     opt_out_all=("stopall", "stop all", "unsubscribe all", "stop everything", "unsubscribe from all"),
     opt_out_bare=("cancel", "end"),
@@ -138,7 +140,7 @@ ENGLISH = LanguageTable(
         "will you", "can u", "you can", "plese", "pleae", "plase", "pleaze", "pleez", "plis", "pliz",
     ),
     phrases=(
-        # Scope-all first: "stop all texts" revokes every purpose (COMPLIANCE.md §3 "revoke-all").
+        # Scope-all first: "stop all texts" revokes every purpose (docs/compliance.md#revoke-all).
         Phrase(f"[stop|quit|end|cancel|unsubscribe|opt out] [me]? [from]? all [of]? {_DETS} {_TEXTS}?", scope_all=True),
         Phrase("[stop|unsubscribe|opt out|remove] [me|us]? [from]? everything", scope_all=True),
         Phrase("stopall", scope_all=True),

@@ -1,9 +1,10 @@
 """Classify an inbound message as opt-out, opt-in, help, nothing, or "a person should look".
 
-The law (FCC 24-24, COMPLIANCE.md §3) says a consumer may revoke consent by any reasonable
-means and that a reply holding "stop", "quit", "end", "revoke", "opt out", "cancel" or
-"unsubscribe" is per se reasonable; other wording counts when a reasonable person would read
-it as revocation. Twilio's own matcher is narrower: one whole-body keyword (COMPLIANCE.md §2).
+The law (FCC 24-24; docs/compliance.md#revocation-by-any-reasonable-means) says a consumer may
+revoke consent by any reasonable means and that a reply holding "stop", "quit", "end",
+"revoke", "opt out", "cancel" or "unsubscribe" is per se reasonable; other wording counts when
+a reasonable person would read it as revocation. Twilio's own matcher is narrower: one
+whole-body keyword (docs/compliance.md#twilio-keyword-matching).
 So this classifier is wider than Twilio, and its one hard promise runs the other way too:
 booking talk ("I need to cancel my booking", "can the chef stop by at 5") is never an opt-out.
 

@@ -48,7 +48,8 @@ def is_short_code(raw: str) -> bool:
 def time_zones(e164: str) -> tuple[str, ...]:
     """Candidate IANA zones for the number; ('Etc/Unknown',) when unknown.
 
-    Toll-free numbers return every zone of the country (COMPLIANCE.md §5).
+    Toll-free numbers return every zone of the country
+    (docs/compliance.md#phone-numbers-and-time-zones).
     """
     from phonenumbers import timezone as pn_tz
 

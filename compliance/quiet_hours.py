@@ -1,7 +1,7 @@
 """Lawful sending windows in the recipient's local time, and the next lawful minute.
 
-The windows are data (:data:`WINDOWS`), taken from COMPLIANCE.md §3 ("Calling hours" and the
-state mini-TCPA table) and §7 ("Time / numeric constants"). Those tables are vendor
+The windows are data (:data:`WINDOWS`); docs/compliance.md#calling-hours and its state table
+(docs/compliance.md#state-windows) give each rule's source. The state hours come from vendor
 compilations that disagree in places; where they do, the stricter reading is used, and
 anything the sources mark as unclear is marked ``[unverified]`` below. Confirm with counsel.
 
@@ -14,7 +14,8 @@ How rules combine (most restrictive wins):
 - A local day's window is the intersection of the applicable rules' windows for that day
   (weekday, Sunday, holiday). A rule that allows nothing that day closes it.
 - A moment is lawful only if it is inside that day's window in **every** candidate zone
-  (COMPLIANCE.md §5: a multi-zone number must be inside the window everywhere it could be).
+  (a multi-zone number must be inside the window everywhere it could be;
+  docs/compliance.md#phone-numbers-and-time-zones).
 
 :func:`next_lawful_minute` never answers earlier than lawful: window edges are converted to
 UTC with the later instant for a start and the earlier for an end whenever a local time is
@@ -91,40 +92,40 @@ def _week(mon_sat: DayWindow | None, sun: DayWindow | None, source: str, *, holi
 
 
 _8_20 = "08:00", "20:00"
-FEDERAL = _every_day("08:00", "21:00", "47 CFR 64.1200(c)(1); COMPLIANCE.md §3 Federal basics")
+FEDERAL = _every_day("08:00", "21:00", "47 CFR 64.1200(c)(1); docs/compliance.md#calling-hours")
 
-# State rules (COMPLIANCE.md §3 state table and §7 constants). Keys are USPS codes.
+# State rules (docs/compliance.md#state-windows). Keys are USPS codes.
 WINDOWS: dict[str, Rule] = {
-    "FL": _every_day(*_8_20, "Fla. Stat. 501.059/501.616 (FTSA); §3 table"),
-    "OK": _every_day(*_8_20, "15 O.S. §775C (OTSA); §3 table"),
-    "MD": _every_day(*_8_20, "Md. Com. Law §14-3201; §3 table"),
-    "NJ": _every_day(*_8_20, "NJ S921 per referrizer/Klaviyo; §3 table"),
-    "WA": _every_day(*_8_20, "RCW 80.36.390; §3 table"),
-    "MA": _every_day(*_8_20, "usestello/dropcowboy; §3 table"),
-    "CT": _every_day("09:00", "20:00", "Conn. Gen. Stat. §42-288a; §3 table"),
-    "NV": _every_day("09:00", "20:00", "dropcowboy; §3 table"),
-    # §3 table: Mon–Sat 09:00–21:00, Sunday 12:00–21:00 (stricter than "Sunday from 12:00" alone).
-    "TX": _week(DayWindow.of("09:00", "21:00"), DayWindow.of("12:00", "21:00"), "Texas SB 140; §3 table"),
+    "FL": _every_day(*_8_20, "Fla. Stat. 501.059/501.616 (FTSA)"),
+    "OK": _every_day(*_8_20, "15 O.S. §775C (OTSA)"),
+    "MD": _every_day(*_8_20, "Md. Com. Law §14-3201"),
+    "NJ": _every_day(*_8_20, "NJ S921 per referrizer/Klaviyo"),
+    "WA": _every_day(*_8_20, "RCW 80.36.390"),
+    "MA": _every_day(*_8_20, "usestello/dropcowboy"),
+    "CT": _every_day("09:00", "20:00", "Conn. Gen. Stat. §42-288a"),
+    "NV": _every_day("09:00", "20:00", "dropcowboy"),
+    # Mon–Sat 09:00–21:00, Sunday 12:00–21:00 (stricter than "Sunday from 12:00" alone).
+    "TX": _week(DayWindow.of("09:00", "21:00"), DayWindow.of("12:00", "21:00"), "Texas SB 140"),
     "RI": Rule(
         (DayWindow.of("09:00", "18:00"),) * 5 + (DayWindow.of("10:00", "17:00"), None),
         True,
-        "referrizer/dropcowboy; §3 table (weekdays 9–18, Sat 10–17, Sun/holidays none)",
+        "referrizer/dropcowboy (weekdays 9–18, Sat 10–17, Sun/holidays none)",
     ),
-    "AL": _week(DayWindow.of(*_8_20), None, "dropcowboy/usestello; §3 table (no Sunday/holiday)", holidays_closed=True),
-    "LA": _week(DayWindow.of(*_8_20), None, "dropcowboy/usestello; §3 table (no Sunday/holiday)", holidays_closed=True),
-    "MS": _week(DayWindow.of(*_8_20), None, "dropcowboy; §3 table (no Sunday)"),
-    "KY": _every_day("10:00", "21:00", "KRS 367.46955(3) per usestello; §3 table"),
-    "CA": _every_day("09:00", "21:00", "usestello/dropcowboy; §3 table"),
-    "IL": _every_day("09:00", "21:00", "usestello/dropcowboy; §3 table"),
-    "MI": _every_day("09:00", "21:00", "usestello/dropcowboy; §3 table"),
-    "MN": _every_day("09:00", "21:00", "usestello/dropcowboy; §3 table"),
-    "NM": _every_day("09:00", "21:00", "usestello/dropcowboy; §3 table"),
-    # [unverified] §3 marks PA's Sunday entry as garbled; 13:30–21:00 is the strictest reading
-    # we know of (Pennsylvania Telemarketer Registration Act). No holidays per the table.
+    "AL": _week(DayWindow.of(*_8_20), None, "dropcowboy/usestello (no Sunday/holiday)", holidays_closed=True),
+    "LA": _week(DayWindow.of(*_8_20), None, "dropcowboy/usestello (no Sunday/holiday)", holidays_closed=True),
+    "MS": _week(DayWindow.of(*_8_20), None, "dropcowboy (no Sunday)"),
+    "KY": _every_day("10:00", "21:00", "KRS 367.46955(3) per usestello"),
+    "CA": _every_day("09:00", "21:00", "usestello/dropcowboy"),
+    "IL": _every_day("09:00", "21:00", "usestello/dropcowboy"),
+    "MI": _every_day("09:00", "21:00", "usestello/dropcowboy"),
+    "MN": _every_day("09:00", "21:00", "usestello/dropcowboy"),
+    "NM": _every_day("09:00", "21:00", "usestello/dropcowboy"),
+    # [unverified] the compilation's PA Sunday entry is garbled; 13:30–21:00 is the strictest
+    # reading we know of (Pennsylvania Telemarketer Registration Act). No holidays per the table.
     "PA": _week(
         DayWindow.of("08:00", "21:00"),
         DayWindow.of("13:30", "21:00"),
-        "dropcowboy; §3 table [Sunday unverified]",
+        "dropcowboy [Sunday unverified]",
         holidays_closed=True,
     ),
 }

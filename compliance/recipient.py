@@ -2,7 +2,7 @@
 
 Quiet hours are judged at the recipient's location (47 CFR 64.1200(c)(1)), which we never
 know for sure. So we collect every place the person could plausibly be and require the
-window to hold in all of them (COMPLIANCE.md §5, "Pitfalls"):
+window to hold in all of them (docs/compliance.md#phone-numbers-and-time-zones):
 
 - the number's zones (phonenumbers; some area codes span zones, e.g. Idaho Boise + LA), every
   zone its area code's territory spans when that is more than one (compliance/split_zones.py:

@@ -1,8 +1,8 @@
 """How many SMS segments a body costs: the unit Twilio paces senders in and bills by.
 
-Twilio's per-sender MPS limits count segments per second (COMPLIANCE.md §2, "Throughput and
-queueing"), so the rate limiter takes one token per segment, and the fake Twilio reports
-``num_segments`` from the same count.
+Twilio's per-sender MPS limits count segments per second
+(docs/compliance.md#throughput-and-segments), so the rate limiter takes one token per segment,
+and the fake Twilio reports ``num_segments`` from the same count.
 
 The rules, from the standards and Twilio's documentation:
 

@@ -1,4 +1,4 @@
-"""Twilio error codes -> what the sender does about them. A pure table (STYLE.md item 5).
+"""Twilio error codes -> what the sender does about them: a pure table, unit-tested on its own.
 
 Categories (the action is the contract; see worker/outbound/send.py):
 
@@ -16,7 +16,7 @@ Categories (the action is the contract; see worker/outbound/send.py):
 - ``OUTCOME_UNKNOWN``: the answer does not say whether the message was created (504
   gateway timeout): reconcile by looking the message up, never resend blindly.
 
-Codes and meanings: COMPLIANCE.md §2 "Error codes". Rows that COMPLIANCE.md marks
+Codes, meanings and each code's source: docs/compliance.md#twilio-error-codes. Rows it marks
 **[unverified]** carry ``verified=False``; an unknown 4xx code is PERMANENT (never retried: a
 duplicate text is worse than a missing one), only 500/502/503 are RETRYABLE
 and any other 5xx (504 above all) is OUTCOME_UNKNOWN.

@@ -1,13 +1,13 @@
 """Where a US number or address is: area code -> state, state -> time zones, address -> state.
 
-Quiet hours depend on the recipient's state (COMPLIANCE.md §3, state table) and local time.
+Quiet hours depend on the recipient's state (docs/compliance.md#state-windows) and local time.
 phonenumbers gives time zones, but its geocoder answers free text ("San Francisco, CA",
-"Florida", "Washington State") that is not a clean state code (COMPLIANCE.md §5). So the
-area-code table is data (``compliance/data/us_npa_states.csv``), generated once from that
-geocoder by :func:`generate_npa_table` and checked against it by the unit tests. An area
-code names where the number was *issued*, not where the person is; the FTSA presumes the
-same (COMPLIANCE.md §3, Florida row), and the gate adds the customer's address state when
-one is known.
+"Florida", "Washington State") that is not a clean state code
+(docs/compliance.md#phone-numbers-and-time-zones). So the area-code table is data
+(``compliance/data/us_npa_states.csv``), generated once from that geocoder by
+:func:`generate_npa_table` and checked against it by the unit tests. An area code names where
+the number was *issued*, not where the person is; the FTSA presumes the same (Fla. Stat.
+501.059), and the gate adds the customer's address state when one is known.
 
 Pure: reads one packaged CSV once; no network, no database.
 """
@@ -46,7 +46,7 @@ STATE_NAMES: dict[str, str] = {
 }  # fmt: skip
 
 # Every IANA zone in use somewhere in the state (official observance). Multi-zone states list
-# all of them: quiet hours must hold in each (COMPLIANCE.md §5, "Pitfalls").
+# all of them: quiet hours must hold in each (docs/compliance.md#phone-numbers-and-time-zones).
 STATE_ZONES: dict[str, tuple[str, ...]] = {
     "AL": ("America/Chicago",),
     "AK": ("America/Anchorage", "America/Juneau", "America/Sitka", "America/Yakutat", "America/Nome",

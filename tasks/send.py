@@ -1,10 +1,10 @@
 """Outbound tasks: send rows, release due rows, reconcile unknown outcomes.
 
-Delivery semantics (STYLE.md item 4): ``send_messages`` has **no autoretry**. It is safe to
-run twice for the same ids (each row is claimed with FOR UPDATE SKIP LOCKED and refused if an
-earlier attempt may have reached Twilio); a lost run leaves rows "queued" (re-published by the
-release tick) or "sending" (settled by the reconciler). The ticks are idempotent and claim
-their work with SKIP LOCKED, so overlapping runs do no harm.
+Delivery semantics (a duplicate text is a compliance event): ``send_messages`` has **no
+autoretry**. It is safe to run twice for the same ids (each row is claimed with FOR UPDATE
+SKIP LOCKED and refused if an earlier attempt may have reached Twilio); a lost run leaves rows
+"queued" (re-published by the release tick) or "sending" (settled by the reconciler). The
+ticks are idempotent and claim their work with SKIP LOCKED, so overlapping runs do no harm.
 """
 
 from __future__ import annotations

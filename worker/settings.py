@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     TWILIO_ACCOUNT_SID: str | None = None
     TWILIO_AUTH_TOKEN: str | None = None
     TWILIO_API_BASE_URL: str = "https://api.twilio.com"
-    # Seconds Twilio may queue a message before giving up (1..36000; COMPLIANCE.md §2).
+    # Seconds Twilio may queue a message before giving up (1..36000;
+    # docs/compliance.md#throughput-and-segments).
     TWILIO_VALIDITY_PERIOD: int = Field(default=14400, ge=1, le=36000)
     TWILIO_HTTP_TIMEOUT: float = Field(default=10.0, gt=0)
     # Secret, optional. Webhook Rules SharedKeys (docs/inbound.md): "name:secret[,name2:secret2]",
@@ -112,7 +113,7 @@ class Settings(BaseSettings):
 
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
-    # At most this many marketing texts per number per rolling 24 h (COMPLIANCE.md §7: FL/OK/MD/NJ = 3).
+    # At most this many marketing texts per number per rolling 24 h (docs/compliance.md#frequency-caps).
     OUTBOUND_MARKETING_CAP_PER_24H: int = Field(default=3, ge=0)
     # Quiet hours always hold marketing and campaign texts; direct replies only if set.
     OUTBOUND_QUIET_HOURS_TRANSACTIONAL: bool = False

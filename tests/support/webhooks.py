@@ -87,7 +87,7 @@ def new_sid(prefix: str = "SM") -> str:
 def sms_pairs(
     *, sid: str, from_: str, to: str, body: str = "hello", extra: Sequence[tuple[str, str]] = ()
 ) -> list[tuple[str, str]]:
-    """A realistic inbound SMS form (COMPLIANCE.md §7 sample, with blank geo fields)."""
+    """A realistic inbound SMS form (docs/compliance.md#test-vectors), with blank geo fields."""
     return [
         ("ToCountry", "US"),
         ("ToState", "NY"),

@@ -4,7 +4,7 @@ All replies are outbox rows with purpose "compliance" (worker.outbox); the send 
 gate lets a compliance row reach an opted-out number only when its
 ``in_reply_to_event_id`` is an opt-out event currently in force (consent_state
 .opt_out_event_id), so the opt-out confirmation is the one message that can follow an
-opt-out (FCC 24-24, 47 CFR 64.1200(a)(12); COMPLIANCE.md §3).
+opt-out (FCC 24-24, 47 CFR 64.1200(a)(12); docs/compliance.md#opt-out-confirmation).
 
 Idempotency keys make each reply once-only however often the inbound message is
 redelivered: ``consent-confirm:<opt-out event id>``, ``consent-start:<provider message

@@ -444,7 +444,8 @@ def record_carrier_opt_out(
 ) -> RecordResult:
     """Record that the provider refused a send because the number opted out (Twilio 21610).
 
-    Twilio keeps its own opt-out list per sender / Messaging Service (COMPLIANCE.md §2):
+    Twilio keeps its own opt-out list per sender / Messaging Service
+    (docs/compliance.md#error-21610):
     a 21610 means the person replied STOP somewhere we may not have seen. The scope follows
     CONSENT_OPT_OUT_SCOPE, purpose all. No confirmation is sent (Twilio would refuse it
     with the same 21610); the number's other unsent rows are cancelled. Idempotent per

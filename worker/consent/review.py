@@ -1,14 +1,16 @@
 """The review queue: ambiguous messages a person must read ("is this a revocation?").
 
-FCC 24-24 makes any reasonable means of revocation binding (COMPLIANCE.md §3), so a
-message the classifier cannot call either way ("I need to cancel", "don't text me at
-work") is not ignored: it opens a review item, marketing to the number pauses
-(consent_state.pending_review), and a person resolves it as opt_out or not_opt_out.
+FCC 24-24 makes any reasonable means of revocation binding
+(docs/compliance.md#revocation-by-any-reasonable-means), so a message the classifier cannot
+call either way ("I need to cancel", "don't text me at work") is not ignored: it opens a
+review item, marketing to the number pauses (consent_state.pending_review), and a person
+resolves it as opt_out or not_opt_out.
 
 The deadline is 10 business days after receipt (compliance.business_days, in the
-station's time zone): the legal limit for honouring a revocation. An item still open at
-its deadline is converted into an opt-out by the beat tick (``review_deadline_passed``,
-logged at error level), because the rule's rebuttable presumption favours the consumer.
+station's time zone; docs/compliance.md#honouring-within-10-business-days): the legal limit
+for honouring a revocation. An item still open at its deadline is converted into an opt-out
+by the beat tick (``review_deadline_passed``, logged at error level), because the rule's
+rebuttable presumption favours the consumer.
 Items within CONSENT_REVIEW_WARN_BUSINESS_DAYS of their deadline are logged as
 ``review_deadline_near`` warnings on every tick.
 

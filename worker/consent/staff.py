@@ -7,7 +7,7 @@ evidence, plus a public.audit_logs row in the same transaction.
   rows are cancelled. No confirmation text is sent: the person did not text us, and the
   FCC's one confirmation is optional.
 - opt-in: needs an evidence file (the consent's proof: for marketing, prior express
-  written consent with its disclosure; COMPLIANCE.md §3 "Record-keeping"). Purpose
+  written consent with its disclosure; docs/compliance.md#consent-tiers). Purpose
   marketing records ``marketing_consent``; all / transactional records ``opt_in``. Both
   lift an opt-out in their scope ("recorded consent").
 """

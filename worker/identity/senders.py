@@ -36,12 +36,13 @@ MESSAGING_SERVICE_SID_RE = re.compile(r"MG[0-9a-fA-F]{32}")
 # Facebook page ids and Instagram account ids are numeric strings (15-17 digits today).
 META_ID_RE = re.compile(r"[0-9]{5,64}")
 
-# Default sending rates (segments per second) by number type, COMPLIANCE.md §2 "Throughput":
+# Default sending rates (segments per second) by number type
+# (docs/compliance.md#throughput-and-segments):
 # a US long code sends 1/s, toll-free 3/s by default, a short code 100+/s.
 RATE_LONG_CODE = 1.0
 RATE_TOLL_FREE = 3.0
 RATE_SHORT_CODE = 100.0
-# Meta has no per-second figure in COMPLIANCE.md; a modest default keeps bursts polite.
+# Meta publishes no per-second figure we know of; a modest default keeps bursts polite.
 RATE_META = 10.0
 
 

@@ -5,8 +5,8 @@ before storing) and the ingest (which needs everything). Anything that cannot be
 raises ``BadInput`` with a sentence an operator can read; the inbox row is then marked
 failed with it (`msgworker inbox failed`).
 
-Field names and shapes: COMPLIANCE.md §1 (Twilio request parameters, status callbacks) and
-§4 (Meta payload).
+Field names and shapes: docs/compliance.md#twilio-inbound-webhook,
+docs/compliance.md#status-callbacks and docs/compliance.md#meta-webhooks.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def sms_event_id(params: Mapping[str, str], raw: bytes) -> str:
 
 
 def status_event_id(params: Mapping[str, str], raw: bytes) -> str:
-    """The inbox dedupe key for a status callback: MessageSid:MessageStatus (COMPLIANCE.md §1)."""
+    """The inbox dedupe key of a status callback: MessageSid:MessageStatus (one row per status)."""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     try:
         sid = _sid(params)

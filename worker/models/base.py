@@ -1,6 +1,6 @@
 """Declarative base and column conventions shared by every table.
 
-Conventions follow the existing database (EXISTING_DATABASE.md): UUID keys, created_at /
+Conventions follow the business's existing database: UUID keys, created_at /
 updated_at, soft delete via deleted_at with partial indexes on live rows, station_id for
 multi-tenancy. Timestamps are timezone-aware (timestamptz): an opt-out's "when" must be
 unambiguous in court.

@@ -178,7 +178,7 @@ def decide_batch(
             status = "sending"
             wait = 0.0
             if settings.OUTBOUND_RATE_LIMIT_ENABLED:
-                # Twilio's MPS counts segments (COMPLIANCE.md §2): a 3-segment text takes 3 tokens.
+                # Twilio's MPS counts segments: a 3-segment text takes 3 tokens.
                 rate = float(claimed.row["rate_per_second"] or 1.0)
                 wait = bucket().take(str(claimed.row["sender_id"]), rate, cost=segments.segments)
             if wait > 0:

@@ -166,8 +166,9 @@ def attach_orphans(session: Session, *, limit: int = 500) -> int:
 def on_delivery_error(session: Session, outbound: OutboundMessage, error_code: int) -> None:
     """Record the outbound row's number as unable to take texts, when the code says so.
 
-    compliance/twilio_errors.py decides which codes blame the number (30005, 30006; COMPLIANCE.md
-    §2); others, such as 30003 (handset off, usually temporary), are ignored here.
+    compliance/twilio_errors.py decides which codes blame the number (30005, 30006;
+    docs/compliance.md#twilio-error-codes); others, such as 30003 (handset off, usually
+    temporary), are ignored here.
     """
     if not classify_delivery_error(error_code).marks_number:
         return

@@ -1,10 +1,11 @@
 """Texts held for review: outbox rows the gate could not place, and what a person does with them.
 
-Quiet hours are judged where the recipient is (47 CFR 64.1200(c)(1); COMPLIANCE.md §5), and
-a toll-free, invalid or otherwise non-geographic number with no address on file says nothing
-about where that is. Rather than guess, the gate holds marketing and campaign texts to such a
-number: the row is ``blocked`` with reason ``zone_unknown`` (compliance/gate.py). Until a
-person looks at it, it is "held": listed by ``msgworker send held``.
+Quiet hours are judged where the recipient is (47 CFR 64.1200(c)(1);
+docs/compliance.md#phone-numbers-and-time-zones), and a toll-free, invalid or otherwise
+non-geographic number with no address on file says nothing about where that is. Rather than
+guess, the gate holds marketing and campaign texts to such a number: the row is ``blocked``
+with reason ``zone_unknown`` (compliance/gate.py). Until a person looks at it, it is "held":
+listed by ``msgworker send held``.
 
 A person then either
 

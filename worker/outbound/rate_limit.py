@@ -2,7 +2,7 @@
 
 Twilio queues what a sender cannot send at its MPS rate (a long code sends 1 segment/s,
 toll-free 3, a short code 100+) and fails what waited longer than the validity period
-(COMPLIANCE.md §2, "Throughput and queueing"). Keeping our own pace at the sender's rate
+(docs/compliance.md#throughput-and-segments). Keeping our own pace at the sender's rate
 keeps that queue short, so a message goes out near the time its gate decision was made.
 
 The bucket is one Redis hash per sender (``tokens``, ``ts``), updated by a Lua script so
@@ -11,9 +11,10 @@ that concurrent workers on many hosts share it exactly; the script reads Redis's
 wait; the send path then puts its row back in the outbox with that not-before time rather
 than sleeping in a worker slot.
 
-Tokens are segments, not messages: Twilio's MPS is segments per second (COMPLIANCE.md §2), so
-a text costs ``compliance.segments.count_segments(body).segments`` tokens. A text may cost more
-than the bucket holds (a 4-segment text on a 1/s long code whose bucket holds 1), and waiting
+Tokens are segments, not messages: Twilio's MPS is segments per second
+(docs/compliance.md#throughput-and-segments), so a text costs
+``compliance.segments.count_segments(body).segments`` tokens. A text may cost more than the
+bucket holds (a 4-segment text on a 1/s long code whose bucket holds 1), and waiting
 for ``cost`` tokens would starve it forever. So a take succeeds whenever at least one token is
 there, takes the whole cost and lets the bucket go into debt: the balance goes negative and
 the next caller waits until it is back to one token, i.e. until the segments just sent have

@@ -1,10 +1,10 @@
 """The release tick: due outbox rows -> send tasks. Future sends wait in Postgres, not in Redis.
 
 Celery's Redis transport redelivers a long ETA after the visibility timeout and is "not a
-database" (STYLE.md item 14), so a deferred or scheduled text is a row with a not-before
-time. Each tick (beat, every second) claims due rows with ``FOR UPDATE SKIP LOCKED`` (two
-beats or a manual run do no harm), marks them "queued" and publishes send tasks after the
-commit, a few ids per task so one task's overhead is shared.
+database" (Celery's caveats on the Redis broker), so a deferred or scheduled text is a row
+with a not-before time. Each tick (beat, every second) claims due rows with ``FOR UPDATE SKIP
+LOCKED`` (two beats or a manual run do no harm), marks them "queued" and publishes send tasks
+after the commit, a few ids per task so one task's overhead is shared.
 
 With rate limiting on, a tick releases at most about two seconds' worth of segments per
 sender (``rate_per_second`` is segments/s, the unit of Twilio's MPS and of the token bucket,

@@ -1,6 +1,6 @@
 """Sending outbox rows: decide under the numbers' locks, commit, call Twilio, record.
 
-Delivery semantics (STYLE.md item 4): a duplicate text is a compliance event, so nothing
+Delivery semantics: a duplicate text is a compliance event, so nothing
 here retries blindly. A batch of rows (one send task's ids) is sent in three steps:
 
 1. **Decide** (worker/outbound/decide.py, one transaction): take every number's advisory lock

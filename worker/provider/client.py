@@ -5,7 +5,8 @@ Why these choices:
 - ``TWILIO_API_BASE_URL`` lets the same code talk to the local fake (worker/provider/fake/),
   to a recording proxy, or to Twilio. twilio-python builds absolute ``https://api.twilio.com``
   URLs, so the HTTP client rewrites that prefix; edge/region stay unset when the base URL is
-  not Twilio's, otherwise the client would rewrite the host again (COMPLIANCE.md §2).
+  not Twilio's, otherwise the client would rewrite the host again
+  (docs/compliance.md#twilio-messages-api).
 - No automatic retries, not even on connection errors: a duplicate SMS is a harm, and only
   the caller (the outbound sender, with its attempt rows) can decide whether a retry is safe.
 - One client per process, so the connection pool is reused (a new TLS handshake per send

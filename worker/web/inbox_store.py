@@ -1,9 +1,9 @@
 """The receiver's one write: a webhook into core.webhook_inbox, committed before the reply.
 
 The receiver has its own small engine with short timeouts: Twilio gives a webhook 15 s in
-total (COMPLIANCE.md §1, connection overrides), so a stuck database must turn into a quick
-503, not a hung request. There is no pre-ping on checkout (a round trip per webhook);
-instead an insert that fails with an operational error (say, on a connection the server
+total (docs/compliance.md#webhook-retries-and-connection-overrides), so a stuck database must
+turn into a quick 503, not a hung request. There is no pre-ping on checkout (a round trip per
+webhook); instead an insert that fails with an operational error (say, on a connection the server
 dropped at a Postgres restart) is retried once on a fresh connection. A retry is safe: the
 insert is idempotent on (provider, provider_event_id).
 

@@ -1,6 +1,6 @@
 """Webhook signatures: Twilio's X-Twilio-Signature and Meta's X-Hub-Signature-256.
 
-Twilio (COMPLIANCE.md §1, "X-Twilio-Signature"): HMAC-SHA1 over the URL Twilio called plus
+Twilio (docs/compliance.md#twilio-webhook-signatures): HMAC-SHA1 over the URL Twilio called plus
 the sorted POST parameters, keyed with the Auth Token. We delegate to twilio-python's
 ``RequestValidator`` (the reference implementation: it also accepts the URL with and
 without its port) and are responsible for two inputs:
@@ -14,10 +14,10 @@ without its port) and are responsible for two inputs:
 
 The JSON variant (``bodySHA256`` in the query) validates the body's SHA-256 and the URL.
 
-GET webhooks (COMPLIANCE.md §1: "The method is POST or GET"): the parameters arrive in the
+GET webhooks (docs/compliance.md#twilio-inbound-webhook): the parameters arrive in the
 query string, so the signed string is the full URL with its query and no parameters after it.
 
-Webhook Rules (COMPLIANCE.md §1, "X-Twilio-Signature", last bullet): when a Rule matches,
+Webhook Rules (docs/compliance.md#twilio-webhook-signatures): when a Rule matches,
 Twilio signs the same string with the Setting's SharedKey and the algorithm it names in
 ``X-Twilio-Webhooks-Signature-Settings: key=<name>,algorithm=HMAC_SHA256``; the signature
 is still base64 in ``X-Twilio-Signature``. The header decides the key: a request that carries
@@ -25,8 +25,8 @@ it is never checked against the Auth Token (the header says how it was signed, a
 also what twilio-node's middleware does). Unknown key names and algorithms we do not
 implement are refused, never guessed at.
 
-Meta (COMPLIANCE.md §4): ``sha256=`` + hex HMAC-SHA256 of the raw body with the App Secret,
-compared in constant time over the bytes as received (never re-serialised JSON).
+Meta (docs/compliance.md#meta-webhooks): ``sha256=`` + hex HMAC-SHA256 of the raw body with the
+App Secret, compared in constant time over the bytes as received (never re-serialised JSON).
 """
 
 from __future__ import annotations

@@ -11,16 +11,16 @@ Order per POST (the shape of warehouse's SES notification view):
    process's kicker thread (worker/web/kicker.py) a few milliseconds later.
 5. the answer: empty TwiML for an inbound SMS, 200 for the rest.
 
-Twilio may be configured to call with GET instead (COMPLIANCE.md §1): then the parameters
-are the query string, capped like a body, signed as part of the URL, and stored as the same
-form-encoded text a POST body would be, so ingest cannot tell the two apart. Any body on a
-GET is neither read, signed nor stored.
+Twilio may be configured to call with GET instead (docs/compliance.md#twilio-inbound-webhook):
+then the parameters are the query string, capped like a body, signed as part of the URL, and
+stored as the same form-encoded text a POST body would be, so ingest cannot tell the two apart.
+Any body on a GET is neither read, signed nor stored.
 
 Never a 2xx for a webhook that was not stored, and never a 500: a database that cannot take
 the row gives 503 with Retry-After; anything unexpected is logged and gives 503 too. Note
 that Twilio retries a 5xx only when the URL's connection overrides ask for it (default
-``rp=ct``; COMPLIANCE.md §1), so configure ``#rc=3&rp=ct,rt,5xx`` and a Fallback URL
-(/work/notes/inbound.md).
+``rp=ct``; docs/compliance.md#webhook-retries-and-connection-overrides), so configure
+``#rc=3&rp=ct,rt,5xx`` and a Fallback URL (docs/inbound.md).
 
 A correctly signed body that is malformed (no MessageSid, not JSON, bad numbers) is stored
 and marked failed by the worker with a readable reason, so nothing signed is ever lost.

@@ -171,7 +171,7 @@ def test_sender_add_normalizes_sms_number_and_audits(cli: CliRunner) -> None:
 @pytest.mark.parametrize(
     ("address", "stored", "rate"),
     [
-        ("+1 800 555 1212", "+18005551212", 3.0),  # toll-free: 3 MPS (COMPLIANCE.md §2)
+        ("+1 800 555 1212", "+18005551212", 3.0),  # toll-free: 3 MPS by default
         ("32665", "32665", 100.0),  # short code
     ],
 )

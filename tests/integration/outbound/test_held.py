@@ -118,7 +118,7 @@ def test_held_toll_free_marketing_is_listed_then_released_and_sent_at_noon(fake:
 
 def test_released_late_at_night_waits_for_the_states_next_lawful_minute(fake: FakeTwilio) -> None:
     """Released as Connecticut and decided at 23:00 there: deferred to 09:00 the next day (CT's
-    window starts an hour after the federal one, COMPLIANCE.md §3), not sent."""
+    window starts an hour after the federal one, docs/compliance.md#state-windows), not sent."""
     station_id, _ = setup_station()
     to = toll_free()
     mid = held_marketing(station_id, to)

@@ -204,7 +204,7 @@ def test_blocked_send_never_reaches_twilio(fake: FakeTwilio) -> None:
 
 def test_marketing_with_consent_at_night_is_deferred_to_the_morning(fake: FakeTwilio) -> None:
     """At 23:30 recipient time, marketing waits in the outbox until 09:00 local (California's start,
-    COMPLIANCE.md §3); the release tick leaves it there."""
+    docs/compliance.md#state-windows); the release tick leaves it there."""
     station_id, _ = setup_station()
     to = customer_with_booking(station_id)
     consent_id = add_consent(None, to)

@@ -93,7 +93,7 @@ def test_booking_talk_in_the_corpus_is_never_an_opt_out() -> None:
 
 @pytest.mark.parametrize("word", ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"])
 def test_twilio_default_opt_out_keywords_are_opt_outs(word: str) -> None:
-    """Each Twilio default opt-out keyword (COMPLIANCE.md §2), alone, is an exact-keyword opt-out."""
+    """Each Twilio default opt-out keyword, alone, is an exact-keyword opt-out (Twilio already blocks on it)."""
     for variant in (word, word.lower(), word.title(), f" {word}. ", f"{word}!!", f"{word} 🛑"):
         result = classify(variant)
         assert (result.intent, result.rule) == (Intent.OPT_OUT, "exact_keyword"), variant
@@ -101,7 +101,7 @@ def test_twilio_default_opt_out_keywords_are_opt_outs(word: str) -> None:
 
 @pytest.mark.parametrize("word", ["stop", "quit", "end", "revoke", "opt out", "cancel", "unsubscribe"])
 def test_fcc_per_se_words_alone_are_opt_outs(word: str) -> None:
-    """The FCC's per se revocation words (COMPLIANCE.md §3), "opt out" with its space too, are opt-outs."""
+    """The per se revocation words of 47 CFR 64.1200(a)(10), "opt out" with its space too, are opt-outs."""
     assert classify(word).intent is Intent.OPT_OUT
     assert classify(word.upper()).intent is Intent.OPT_OUT
 

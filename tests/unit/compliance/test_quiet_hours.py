@@ -52,7 +52,7 @@ def at(tz: ZoneInfo, y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
     ],
 )
 def test_local_window_table(day: date, states: tuple[str, ...], expected: DayWindow | None) -> None:
-    """Each state's window from COMPLIANCE.md §3 combines with the federal one, strictest wins."""
+    """Each state's window (docs/compliance.md#state-windows) and the federal one: strictest wins."""
     assert local_window(day, states) == expected
 
 

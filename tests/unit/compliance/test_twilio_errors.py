@@ -54,6 +54,6 @@ def test_delivery_errors(code: int | None, category: Category, marks: bool) -> N
 
 
 def test_unverified_rows_are_flagged() -> None:
-    """Codes COMPLIANCE.md §2 marks [unverified] (21408, 30004, 30005, 30008, 30034) say so in the table."""
+    """The codes whose meaning is unverified (21408, 30004, 30005, 30008, 30034) say so in the table."""
     assert {c for c, e in ERRORS.items() if not e.verified} == {21408, 30004, 30005, 30008, 30034}
     assert all(e.code == c for c, e in ERRORS.items())

@@ -20,7 +20,7 @@ from worker.ingest.payloads import (
     status_event_id,
 )
 
-# COMPLIANCE.md §7, real capture.
+# A real Twilio capture (docs/compliance.md#test-vectors).
 SAMPLE = (
     "ToCountry=US&ToState=CA&SmsMessageSid=SM5ab7891328b440f04b7c83b459fc85fd&NumMedia=0&ToCity=SAN+FRANCISCO"
     "&FromZip=30512&SmsSid=SM5ab7891328b440f04b7c83b459fc85fd&FromState=GA&SmsStatus=received&FromCity=BLAIRSVILLE"
@@ -133,7 +133,7 @@ def _meta(obj: str, events: list[object], entry_id: object = "PAGE1") -> str:
 
 
 def test_meta_sample_parses() -> None:
-    """COMPLIANCE.md §7 Meta sample: one facebook message from the PSID, with its text."""
+    """A Messenger message (docs/compliance.md#meta-webhooks): one facebook message from the PSID."""
     raw = (
         '{"object":"page","entry":[{"id":"2517603138253655","time":1564197467552,"messaging":[{"sender":'
         '{"id":"1871904392870179"},"recipient":{"id":"2517603138253655"},"timestamp":1564197467228,"message":'

@@ -1,4 +1,4 @@
-"""Every twilio-python signature vector of COMPLIANCE.md §7 through the receiver's own check.
+"""Every twilio-python signature vector through the receiver's own check (docs/compliance.md#test-vectors).
 
 ``check_twilio_request`` is exactly what POST /webhooks/twilio/* runs: it builds the URL from
 the public base, the request path and the raw query, decodes the raw form body, and asks
@@ -110,7 +110,7 @@ def test_json_docs_example_hash() -> None:
 
 
 def test_connection_override_fragment_is_not_signed() -> None:
-    """A '#rc=5&rp=all&sni=y' fragment is stripped: Twilio signs the URL without it (COMPLIANCE.md §7)."""
+    """A '#rc=5&rp=all&sni=y' fragment is stripped: Twilio signs the URL without it."""
     signed_url = "https://api.example.com/twilio/conference_status.xml?waiter_id=42"
     signature = twilio_signature(signed_url, [("A", "1")], token=TOKEN)
     with_fragment = signed_url + "#rc=5&rp=all&sni=y"
@@ -155,7 +155,7 @@ def test_meta_signature_checks_raw_bytes_in_constant_time() -> None:
     assert not meta_signature_valid(raw, "sha1=" + hmac.new(b"s3cret", raw, hashlib.sha1).hexdigest(), "s3cret")
 
 
-# Webhook Rules (COMPLIANCE.md §1, "X-Twilio-Signature", last bullet): same signed string,
+# Webhook Rules (docs/compliance.md#twilio-webhook-signatures): same signed string,
 # SharedKey secret, algorithm named in X-Twilio-Webhooks-Signature-Settings.
 SHARED = {"webhooks_sharedkey_a": "shared-secret-a", "webhooks_sharedkey_b": "shared:secret:b"}
 RULE_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

@@ -1,6 +1,6 @@
 """foundation schema: every schema and table the worker uses.
 
-Follows the existing database (EXISTING_DATABASE.md) for names, enums and checks, and adds
+Follows the business's existing database for names, enums and checks, and adds
 the worker's own tables (webhook inbox, outbox, consent ledger). consent_events is made
 append-only in the database itself by a trigger, so neither a bug nor a careless operator
 can rewrite the ledger through SQL without first disabling the trigger (which

@@ -2,9 +2,10 @@
 
 The send gate holds marketing and campaign texts to a number it cannot place (toll-free,
 invalid, no address: ``zone_unknown``), because quiet hours are judged at the recipient's
-location (COMPLIANCE.md §5). ``msgworker send release`` lets a person supply that location
-(a US state) or cancel the text; these columns keep the answer on the row, where the gate
-reads it at its next decision (worker/outbound/facts.py), and the basis can name its source.
+location (docs/compliance.md#phone-numbers-and-time-zones). ``msgworker send release`` lets a
+person supply that location (a US state) or cancel the text; these columns keep the answer on
+the row, where the gate reads it at its next decision (worker/outbound/facts.py), and the basis
+can name its source.
 
 Every column is nullable without a default, so adding them rewrites nothing. The outbox is
 the busiest table the send path writes, so nothing here scans it while holding the ALTER's

@@ -1,9 +1,10 @@
 """outbox segments: each text's SMS segment count, for pacing the release tick by segments.
 
-Twilio's MPS is segments per second (COMPLIANCE.md §2) and the send path's token bucket charges
-a text its segments (worker/outbound/rate_limit.py); the release tick, which hands each sender about two
-seconds' worth of texts per tick (worker/outbound/release.py), must count the same unit, or long texts
-bounce off the bucket tick after tick. The count is a pure function of the body, which never
+Twilio's MPS is segments per second (docs/compliance.md#throughput-and-segments) and the send
+path's token bucket charges a text its segments (worker/outbound/rate_limit.py); the release
+tick, which hands each sender about two seconds' worth of texts per tick
+(worker/outbound/release.py), must count the same unit, or long texts bounce off the bucket
+tick after tick. The count is a pure function of the body, which never
 changes on an outbox row, so it is computed once at enqueue (compliance/segments.py) rather
 than in SQL at every tick.
 

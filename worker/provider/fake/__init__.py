@@ -5,7 +5,8 @@ test (its URL building, form encoding, error parsing, paging), so it must talk H
 something that answers with Twilio's JSON shapes. The client reaches this server through
 ``TWILIO_API_BASE_URL`` (see worker/provider/client.py).
 
-What it implements (COMPLIANCE.md §2 for the shapes and codes):
+What it implements (shapes: docs/compliance.md#twilio-messages-api; codes:
+docs/compliance.md#twilio-error-codes):
 
 - ``POST /2010-04-01/Accounts/{sid}/Messages.json``: create (201, Twilio's message JSON).
 - ``GET  /2010-04-01/Accounts/{sid}/Messages/{MessageSid}.json``: fetch one.
@@ -22,7 +23,7 @@ What it implements (COMPLIANCE.md §2 for the shapes and codes):
   signed for the public URL, which is what a reverse proxy in front of the receiver does.
 - Out-of-process control under ``/_fake/`` (JSON, no auth: bind it to localhost only).
 
-Behaviours that differ from Twilio, on purpose (documented in /work/notes/fake_twilio.md):
+Behaviours that differ from Twilio, on purpose:
 the fake "sends" instantly, so ``date_sent`` is set at creation (except scheduled messages);
 statuses only move when a status callback is posted (auto or on demand).
 """

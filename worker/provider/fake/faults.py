@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-# Texts as Twilio words them where known (COMPLIANCE.md §2); the exact wording of the others
-# is not contractual, the code is what callers act on.
+# Texts as Twilio words them where known (docs/compliance.md#twilio-error-codes); the exact
+# wording of the others is not contractual, the code is what callers act on.
 ERROR_MESSAGES: dict[int, str] = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
