@@ -15,6 +15,7 @@ import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.db_deadlines import connect_params, install
 from worker.settings import get_settings
 
 __all__ = ["driver_connection", "engine", "get_sessionmaker", "reset_engine", "session_scope"]
@@ -27,15 +28,17 @@ def _engine(url: str) -> Engine:
     existing = _engines.get(url)
     if existing is not None:
         return existing
+    settings = get_settings()
     created = _engines[url] = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        # A stuck query must not hold a worker slot (or a per-number lock) forever.
-        connect_args={"options": "-c statement_timeout=30000 -c lock_timeout=10000"},
+        # A stuck query must not hold a worker slot (or a per-number lock) forever, nor a
+        # server that stopped answering (worker/db_deadlines.py).
+        connect_args=connect_params(settings, statement_timeout_ms=30000, lock_timeout_ms=10000),
     )
-    return created
+    return install(created, settings.DATABASE_ANSWER_TIMEOUT)
 
 
 def engine() -> Engine:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True)
 
     DATABASE_URL: str = "postgresql+psycopg://127.0.0.1:5432/msgworker"
+    # Client-side deadlines on PostgreSQL (worker/db_deadlines.py): a frozen server or a
+    # black-holed network fails fast instead of hanging. Seconds.
+    DATABASE_CONNECT_TIMEOUT: int = Field(default=3, ge=2)  # libpq's minimum is 2
+    DATABASE_TCP_USER_TIMEOUT: float = Field(default=20.0, gt=0)
+    # Longer than the 30 s statement_timeout, so a live server stops a slow statement first.
+    DATABASE_ANSWER_TIMEOUT: float = Field(default=40.0, gt=0)
     CELERY_BROKER_URL: str = "redis://127.0.0.1:6379/0"
     # Redis for rate limits and single-flight locks; defaults to the broker's Redis.
     REDIS_URL: str | None = None
@@ -92,6 +98,10 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
 
     WEBHOOK_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
+    # A webhook not committed within this many seconds is answered 503 (Twilio waits 15 s at most).
+    WEBHOOK_STORE_TIMEOUT: float = Field(default=4.0, gt=0, le=14)
+    # Webhooks one receiver process lets wait for their commit; past it, 503 at once.
+    WEBHOOK_MAX_WAITING: int = Field(default=1000, ge=1)
     # An inbox row not processed after this many seconds is re-enqueued by the sweeper.
     INBOX_SWEEP_GRACE_SECONDS: int = Field(default=60, ge=1)
     # Inbox rows one ingest batch claims (one transaction; each row in its own savepoint).

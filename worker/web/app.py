@@ -1,23 +1,23 @@
 """The ASGI application. Routers per concern are included here.
 
-/healthz answers while the process is up; /readyz only when the database and the broker
-answer, so a load balancer stops sending webhooks to an instance that cannot store them.
+/healthz answers while the process is up, and depends on nothing else: it runs on the event
+loop and touches no pool, thread or connection, so a hung database can never make an
+orchestrator restart a healthy receiver. /readyz answers 200 only when the database and the
+broker answer, and always within 2 s (worker/web/readiness.py), so a load balancer stops
+sending webhooks to an instance that cannot store them.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import redis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from worker.db import engine
 from worker.logging import configure_logging
 from worker.settings import get_settings
+from worker.web.readiness import Readiness
 
 
 def create_app() -> FastAPI:
@@ -38,25 +38,17 @@ def create_app() -> FastAPI:
 
     app.router.routes.extend(webhooks.routes)
 
+    readiness = Readiness(settings)
+
+    # Both async: on the event loop, never in the thread pool (where a hung readiness check
+    # used to take every thread, and /healthz with them).
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
-        checks: dict[str, Any] = {}
-        try:
-            with engine().connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
-            client.ping()
-            checks["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["broker"] = f"error: {type(exc).__name__}"
+    async def readyz() -> JSONResponse:
+        checks = await readiness.check()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 

@@ -7,6 +7,14 @@ webhook); instead an insert that fails with an operational error (say, on a conn
 dropped at a Postgres restart) is retried once on a fresh connection. A retry is safe: the
 insert is idempotent on (provider, provider_event_id).
 
+Every wait has a deadline (worker/db_deadlines.py), so a frozen database (a storage stall, a
+network black hole) is a quick 503 too: a webhook not committed within
+``WEBHOOK_STORE_TIMEOUT`` is answered 503 with Retry-After (if its row commits later after
+all, Twilio's retry finds it stored and gets its 200: the insert is idempotent), at most
+``WEBHOOK_MAX_WAITING`` webhooks per process wait for a commit (past that, 503 at once, so a
+stall cannot pile up requests without bound), and the committing connections give up on an
+answer after the same limit, so the committers are free again when the database returns.
+
 ``store()`` is the synchronous form (CLI, tools, tests): one INSERT and a COMMIT on the pooled
 psycopg connection. The receiver uses ``GroupStore`` (below): async psycopg on the event loop,
 no thread-pool hop, and one transaction for all the webhooks waiting at that moment
@@ -24,10 +32,11 @@ import weakref
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, create_engine
 
 from worker import pii
-from worker.settings import get_settings
+from worker.db_deadlines import AsyncDeadlineConnection, NoAnswer, connect_params, install, libpq_url
+from worker.settings import Settings, get_settings
 
 __all__ = [
     "POOL_SIZE",
@@ -54,25 +63,37 @@ _INSERT = (
 class StoreUnavailable(RuntimeError):
     """Raised when the database could not take the webhook (the receiver answers 503)."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, reason: str = "unavailable") -> None:
         super().__init__(message)
         # The database answered and refused the statement (not: it could not be reached).
         self.refused = refused
+        # For the log: "unavailable", "refused", "timeout" (not committed in time), "busy" (queue full).
+        self.reason = "refused" if refused else reason
+
+
+# The receiver's server-side limits: a statement or a lock wait longer than this is refused.
+_STATEMENT_TIMEOUT_MS = 5000
+_LOCK_TIMEOUT_MS = 3000
+
+
+def _connect_params(settings: Settings) -> dict[str, Any]:
+    return connect_params(settings, statement_timeout_ms=_STATEMENT_TIMEOUT_MS, lock_timeout_ms=_LOCK_TIMEOUT_MS)
 
 
 @functools.lru_cache(maxsize=2)
 def _engine(url: str) -> Engine:
+    settings = get_settings()
     engine = create_engine(
         url,
         pool_size=POOL_SIZE,
         max_overflow=4,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=False,
-        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=5000 -c lock_timeout=3000"},
+        connect_args=_connect_params(settings),
     )
     # Close pooled connections at exit instead of leaving them to the garbage collector.
     atexit.register(engine.dispose)
-    return engine
+    return install(engine, settings.WEBHOOK_STORE_TIMEOUT)
 
 
 def store_engine() -> Engine:
@@ -149,8 +170,13 @@ _Pending = tuple[dict[str, Any], "asyncio.Future[bool]"]
 class GroupStore:
     """One event loop's async inbox writer (see above). ``close()`` on shutdown."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        s = settings or get_settings()
         self._url = url
+        self._connect_params = _connect_params(s)
+        self._timeout = s.WEBHOOK_STORE_TIMEOUT
+        self._max_waiting = s.WEBHOOK_MAX_WAITING
+        self._waiting = 0  # requests awaiting their commit, queued or in a committer's group
         self._pending: list[_Pending] = []
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._running = 0
@@ -159,7 +185,9 @@ class GroupStore:
     async def store(
         self, *, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
     ) -> bool:
-        """``store`` for the event loop: True if new; StoreUnavailable when it was not committed."""
+        """``store`` for the event loop: True if new; StoreUnavailable when it was not committed in time."""
+        if self._waiting >= self._max_waiting:
+            raise StoreUnavailable(f"{self._waiting} webhooks already waiting for the database", reason="busy")
         row = _row(provider, event_id, delivery_id, content_type, payload)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
@@ -168,13 +196,23 @@ class GroupStore:
             task = asyncio.get_running_loop().create_task(self._commit_loop())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await future
+        self._waiting += 1
+        try:
+            # shield: the timeout must not cancel the future a committer may be answering.
+            return await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except TimeoutError:
+            future.cancel()  # a committer that has not taken the row yet skips it
+            raise StoreUnavailable(f"not committed within {self._timeout:g} s", reason="timeout") from None
+        finally:
+            self._waiting -= 1
 
     async def _commit_loop(self) -> None:
         try:
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                await self._commit(group)
+                group = [one for one in group if not one[1].done()]  # its request gave up waiting
+                if group:
+                    await self._commit(group)
         finally:
             self._running -= 1
 
@@ -188,7 +226,7 @@ class GroupStore:
                 return
             for _, future in group:
                 if not future.done():
-                    future.set_exception(StoreUnavailable(str(exc)))
+                    future.set_exception(StoreUnavailable(str(exc), reason=exc.reason))
             return
         except BaseException as exc:  # every waiting request must get an answer
             for _, future in group:
@@ -205,11 +243,11 @@ class GroupStore:
         if self._idle:
             return self._idle.pop()
         try:
-            return await psycopg.AsyncConnection.connect(
-                self._url, connect_timeout=3, options="-c statement_timeout=5000 -c lock_timeout=3000"
-            )
+            conn = await AsyncDeadlineConnection.connect(self._url, **self._connect_params)
         except Exception as exc:  # refused connection, bad auth, timeout: all "unavailable"
             raise StoreUnavailable(f"no database connection: {type(exc).__name__}") from exc
+        conn.answer_timeout = self._timeout
+        return conn
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[bool]:
         """Insert the rows in one transaction and commit; per row, True if it was new."""
@@ -223,6 +261,9 @@ class GroupStore:
                     await cur.execute(_INSERT_GROUP, params)
                     inserted = {(p, e) for p, e in await cur.fetchall()}
                 await conn.commit()
+            except NoAnswer as exc:  # a frozen server: a new connection would wait just the same
+                await _discard(conn)
+                raise StoreUnavailable(str(exc), reason="timeout") from exc
             except psycopg.OperationalError as exc:
                 last = exc
                 await _discard(conn)
@@ -269,6 +310,5 @@ def group_store() -> GroupStore:
     loop = asyncio.get_running_loop()
     found = _group_stores.get(loop)
     if found is None:
-        url = make_url(get_settings().DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-        found = _group_stores[loop] = GroupStore(url)
+        found = _group_stores[loop] = GroupStore(libpq_url(get_settings().DATABASE_URL))
     return found

@@ -17,7 +17,9 @@ stored as the same form-encoded text a POST body would be, so ingest cannot tell
 Any body on a GET is neither read, signed nor stored.
 
 Never a 2xx for a webhook that was not stored, and never a 500: a database that cannot take
-the row gives 503 with Retry-After; anything unexpected is logged and gives 503 too. Note
+the row, or does not commit it within ``WEBHOOK_STORE_TIMEOUT``, or too many webhooks already
+waiting for it (``WEBHOOK_MAX_WAITING``), gives 503 with Retry-After; anything unexpected is
+logged and gives 503 too. Note
 that Twilio retries a 5xx only when the URL's connection overrides ask for it (default
 ``rp=ct``; docs/compliance.md#webhook-retries-and-connection-overrides), so configure
 ``#rc=3&rp=ct,rt,5xx`` and a Fallback URL (docs/inbound.md).
@@ -109,7 +111,7 @@ async def _store(
             provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
         )
     except inbox_store.StoreUnavailable as exc:
-        log.warning("webhook_not_stored", provider=provider, error=str(exc))
+        log.warning("webhook_not_stored", provider=provider, reason=exc.reason, error=str(exc))
         return _plain(503, "storage unavailable, retry later\n", _RETRY_AFTER)
     # Kick even for a duplicate: if the first copy is still pending, this is its wake-up.
     # The kick itself runs on the process's kicker thread, coalesced (worker/web/kicker.py).

@@ -1,18 +1,25 @@
 """The receiver's group-committing inbox writer (worker/web/inbox_store.GroupStore) on the real database.
 
 Every caller is answered after the transaction holding its row committed, a duplicate in the
-same group is stored once, a row the database refuses fails alone, and an unreachable
-database fails every waiting caller (the receiver then answers 503).
+same group is stored once, a row the database refuses fails alone, an unreachable database
+fails every waiting caller (the receiver then answers 503), a store that cannot commit gives
+up at its deadline, and the number of waiting webhooks is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
 from worker.db import session_scope
+from worker.db_deadlines import libpq_url
+from worker.settings import Settings, get_settings
 from worker.web.inbox_store import GroupStore, StoreUnavailable, close_group_store, group_store
 
 
@@ -92,3 +99,67 @@ def test_an_unreachable_database_fails_every_waiting_caller() -> None:
     assert all(isinstance(r, StoreUnavailable) for r in results)
     with pytest.raises(StoreUnavailable, match="no database connection"):
         raise results[0]  # type: ignore[misc]
+
+
+# Deadlines and the bound on waiting webhooks (worker/db_deadlines.py). A row that another
+# transaction has inserted and not yet committed makes an INSERT of the same key wait on the
+# unique index: a store that cannot finish, on the real database, for as long as the test likes.
+
+
+@pytest.fixture
+def uncommitted(clean_db: str) -> Iterator[str]:
+    """An event id inserted by an open transaction (rolled back at the end): storing it again waits."""
+    event_id = "SM" + uuid.uuid4().hex
+    with psycopg.connect(libpq_url(get_settings().DATABASE_URL)) as conn:
+        conn.execute(
+            "INSERT INTO core.webhook_inbox (provider, provider_event_id, content_type, payload_encrypted)"
+            " VALUES ('twilio_sms', %s, 'text/plain', 'x')",
+            (event_id,),
+        )
+        yield event_id
+        conn.rollback()
+
+
+def _store_with(settings: Settings) -> GroupStore:
+    return GroupStore(libpq_url(settings.DATABASE_URL), settings)
+
+
+def test_a_webhook_not_committed_within_the_deadline_fails_at_the_deadline(uncommitted: str) -> None:
+    """A store that cannot commit gives up after WEBHOOK_STORE_TIMEOUT (not the 3 s lock timeout, not never)."""
+    store = _store_with(get_settings().model_copy(update={"WEBHOOK_STORE_TIMEOUT": 1.0}))
+
+    async def main() -> float:
+        started = time.monotonic()
+        try:
+            with pytest.raises(StoreUnavailable) as caught:
+                await _store(store, uncommitted)
+            assert caught.value.reason == "timeout"
+            return time.monotonic() - started
+        finally:
+            await store.close()
+
+    assert 0.9 < asyncio.run(main()) < 1.5
+
+
+def test_when_the_waiting_webhooks_reach_the_bound_the_next_one_fails_at_once(uncommitted: str) -> None:
+    """With WEBHOOK_MAX_WAITING webhooks waiting, one more is refused immediately; once they are done, stores work."""
+    store = _store_with(get_settings().model_copy(update={"WEBHOOK_STORE_TIMEOUT": 2.0, "WEBHOOK_MAX_WAITING": 3}))
+
+    async def main() -> tuple[float, list[bool | BaseException], bool]:
+        try:
+            waiting = [asyncio.ensure_future(_store(store, uncommitted)) for _ in range(3)]
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as caught:
+                await _store(store, "SM" + uuid.uuid4().hex)
+            refused_in = time.monotonic() - started
+            assert caught.value.reason == "busy"
+            results = list(await asyncio.gather(*waiting, return_exceptions=True))
+            return refused_in, results, await _store(store, "SM" + uuid.uuid4().hex)
+        finally:
+            await store.close()
+
+    refused_in, results, later = asyncio.run(main())
+    assert refused_in < 0.1
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    assert later is True
