@@ -16,8 +16,22 @@ listener thread timestamps each arrival. So:
 Bodies and signatures are computed before the clock starts, so the client spends its CPU on
 HTTP only. Everything (Postgres, Redis, receiver, worker, this client) shares the machine.
 
+``--mix keywords10`` makes every tenth text a keyword as people type it (STOP, "Stop please",
+UNSUBSCRIBE, Cancel, START, UNSTOP, HELP, "help?", INFO...: six opt-outs, two opt-ins, two
+HELPs in every ten), so the consent engine, the ledger and the outbox run for them; a third
+of those come from a number that never texted, a third from the sender of the plain text just
+before, a third from the previous keyword's sender (a STOP repeated, or START after STOP).
+The default mix is plain texts only, each from its own number.
+
+It prints same-run references (bench/reference.py: a fixed pure-Python loop, a prepared
+``select 1`` round trip) and the load, because this machine's speed varies with the day and
+with other work on it; compare CPU per webhook, not wall-clock figures. To measure another
+checkout's code, run from it with ``PYTHONPATH`` set to it (the started processes inherit
+both); the ``code:`` line says which ``worker`` package the processes import.
+
     .venv/bin/python bench/ingest.py --n 20000 --rate 0 --concurrency 64
     .venv/bin/python bench/ingest.py --n 6000 --rate 200 --concurrency 32
+    .venv/bin/python bench/ingest.py --n 10000 --rate 0 --concurrency 32 --client raw --workers 4 --mix keywords10
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ from urllib.parse import urlencode
 
 import httpx
 import psycopg
+from reference import reference_loop_ms, select1_round_trip_us
 from twilio.request_validator import RequestValidator
 
 ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -127,16 +142,38 @@ def cpu_by_component(roots: dict[str, int], db_name: str) -> dict[str, float]:
     return out
 
 
-def make_requests(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+# Keyword texts as people send them, in the order they are used (six opt-outs, two opt-ins, two
+# HELPs in every ten); each is a keyword to compliance.keywords.classify.
+KEYWORDS = ("STOP", "Stop", "HELP", "stop", "START", "Stop please", "UNSUBSCRIBE", "help?", "Cancel", "UNSTOP",
+            "STOP.", "Start", "stop!!", "INFO", "End", "Help", "Unsubscribe", "Yes", "STOP", "Stop")
+
+
+def _sender_and_body(i: int, mix: str, senders: list[str]) -> tuple[str, str]:
+    """Row i's sender and body (``senders``: the senders so far, in order; see the module docstring)."""
+    plain = (f"+1415{2000000 + i % 7_999_999:07d}", f"Hi, is the 14th free for a party of {10 + i % 30}?")
+    if mix == "plain" or i % 10 != 9:
+        return plain
+    k = i // 10  # the k-th keyword text
+    body = KEYWORDS[k % len(KEYWORDS)]
+    if k % 3 == 0 or len(senders) < 10:
+        return f"+1628{2000000 + i % 7_999_999:07d}", body  # a number that never texted before
+    if k % 3 == 1:
+        return senders[-1], body  # the sender of the plain text just before
+    return senders[-10], body  # the previous keyword's sender
+
+
+def make_requests(n: int, mix: str = "plain", first: int = 0) -> list[tuple[str, bytes, dict[str, str]]]:
     validator = RequestValidator(TOKEN)
     out = []
-    for i in range(n):
+    senders: list[str] = []
+    for i in range(first, first + n):
         sid = "SM" + uuid.uuid4().hex
-        sender = f"+1415{2000000 + i % 7_999_999:07d}"
+        sender, body = _sender_and_body(i, mix, senders)
+        senders.append(sender)
         pairs = [
             ("ToCountry", "US"), ("ToState", "NY"), ("SmsMessageSid", sid), ("NumMedia", "0"), ("ToCity", ""),
             ("FromZip", "94105"), ("SmsSid", sid), ("FromState", "CA"), ("SmsStatus", "received"),
-            ("FromCity", "SAN FRANCISCO"), ("Body", f"Hi, is the 14th free for a party of {10 + i % 30}?"),
+            ("FromCity", "SAN FRANCISCO"), ("Body", body),
             ("FromCountry", "US"), ("To", STATION_NUMBER), ("ToZip", ""), ("NumSegments", "1"),
             ("ReferralNumMedia", "0"), ("MessageSid", sid), ("AccountSid", "AC" + "1" * 32), ("From", sender),
             ("ApiVersion", "2010-04-01"),
@@ -244,6 +281,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="webhooks posted (and awaited) before measuring")
     parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                         help="httpx.AsyncClient, or a minimal asyncio HTTP/1.1 client (less client CPU on 2 cores)")
+    parser.add_argument("--mix", choices=["plain", "keywords10"], default="plain",
+                        help="plain texts only, or every tenth a STOP/START/HELP keyword (see above)")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument("--profile-receiver", metavar="FILE", help="run the receiver (1 process) under cProfile")
     args = parser.parse_args()
@@ -333,14 +372,28 @@ def main() -> None:
         listener.start()
         ready.wait(10)
 
-        warm = make_requests(args.warmup)
+        # The warm-up runs the same mix (the consent path warms up too), from senders the
+        # measured run does not use.
+        warm = make_requests(args.warmup, args.mix, first=args.n)
         asyncio.run(post_all(base, warm, 0, min(args.concurrency, 16)))
         wait_until(lambda: all(s in seen for s, _, _ in warm), 120, "warm-up rows")
 
-        requests = make_requests(args.n)
+        # The receiver finds `worker` on PYTHONPATH (else the installed checkout); celery looks in
+        # its working directory first. Both ways must give the code meant to be measured.
+        probe = "import os, worker; print(os.path.dirname(worker.__file__))"
+        code = {subprocess.run([sys.executable, *flags, "-c", probe], env=env, capture_output=True, text=True,
+                               check=True).stdout.strip() for flags in (["-P"], [])}
+        print(f"code: the processes import {' and '.join(sorted(code))} (cwd {os.getcwd()}, "
+              f"PYTHONPATH {os.environ.get('PYTHONPATH', '-')})" + ("" if len(code) == 1 else ": MIXED"))
+        with open("/proc/loadavg") as f:
+            print(f"load average at the start: {f.read().split()[:3]}")
+        loop_before = reference_loop_ms()
+        select1_before = select1_round_trip_us(plain_url)
+        requests = make_requests(args.n, args.mix)
         print(f"posting {args.n} signed webhooks with {args.client} (rate={args.rate or 'max'}, "
               f"concurrency={args.concurrency}, "
-              f"receivers={args.receivers}, worker concurrency={args.workers}, batch={args.batch_size})")
+              f"receivers={args.receivers}, worker concurrency={args.workers}, batch={args.batch_size}, "
+              f"mix={args.mix})")
         cpu_before = cpu_by_component(roots, name)
         client_before = time.process_time()
         sent, answered, codes = asyncio.run(post_all(base, requests, args.rate, args.concurrency, args.client))
@@ -374,6 +427,11 @@ def main() -> None:
               + f"; total {sum(per.values()):.2f} (2 cores = {2000 / sum(per.values()):.0f} webhooks/s if CPU-bound)")
         with open("/proc/loadavg") as f:
             print(f"load average at the end: {f.read().split()[:3]}")
+        loop_after = reference_loop_ms()
+        select1_after = select1_round_trip_us(plain_url)
+        print(f"same-run reference, before / after the run: pure-Python loop best {loop_before:.1f} / "
+              f"{loop_after:.1f} ms; prepared select 1 round trip median {select1_before[0]:.0f} / "
+              f"{select1_after[0]:.0f} us, p99 {select1_before[1]:.0f} / {select1_after[1]:.0f} us")
         if missing or any(code != 200 for code in codes):
             sys.exit(1)
     finally:

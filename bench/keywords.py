@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reference import reference_loop_ms  # noqa: E402  (bench/reference.py, shared with bench/ingest.py)
+
 from compliance.keywords import CLASSIFIER_VERSION, Intent, classify  # noqa: E402
 
 CORPORA = tuple(sorted((ROOT / "tests/data").glob("consent_*.jsonl")))
@@ -133,24 +135,6 @@ def describe(name: str, f: dict[str, int]) -> str:
         f"review on conversation {f['conversation_review']}/{f['conversation']}; "
         f"exact agreement {f['agreement']}/{f['messages']}"
     )
-
-
-def reference_loop_ms(rounds: int = 5) -> float:
-    """Best of ``rounds`` timings of a fixed pure-Python loop (string split, dict and set work).
-
-    It never changes, so comparing it across runs shows how fast the machine was that day.
-    """
-    words = ("stop", "texting", "me", "please", "the", "party", "is", "at", "6pm")
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        seen: dict[str, int] = {}
-        for i in range(200_000):
-            text = words[i % 9] + " " + words[(i * 7) % 9]
-            for w in text.split():
-                seen[w] = seen.get(w, 0) + 1
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
 
 
 def main() -> int:
