@@ -15,9 +15,8 @@ import structlog
 
 from worker.app import app
 from worker.db import session_scope
-from worker.outbound.reconcile import reconcile_due
 from worker.outbound.release import release_due, requeue_stale_queued
-from worker.outbound.send import send_batch
+from worker.outbound.send import reconcile_due, send_batch
 from worker.tasks_base import DbTask
 
 log = structlog.get_logger(__name__)

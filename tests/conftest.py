@@ -2,6 +2,10 @@
 
 - ``db_session``: unit/integration tests; everything runs inside an outer transaction that
   is rolled back, so code under test may commit and still leaves nothing behind.
+- ``db_scope``: ``session_scope``'s stand-in on that session, for the flows that open their
+  own transactions (the drain, the send batch, the review tick, the import): each scope is
+  a savepoint, committed or rolled back like the real thing, and all of it rolled back at
+  the end.
 - ``clean_db``: end-to-end tests whose real processes commit for real; tables are
   truncated afterwards.
 - ``worker_proc`` / ``beat_proc`` / ``receiver``: real celery and uvicorn processes.
@@ -17,6 +21,7 @@ TEST_ENV = test_env.configure_environment(_REDIS_DB)
 
 import os  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import psycopg  # noqa: E402
@@ -29,7 +34,7 @@ from tests.support import processes  # noqa: E402
 from tests.support.cli import cli  # noqa: E402, F401 - a fixture, shared by the CLI tests
 from worker import migrate  # noqa: E402
 from worker import settings as settings_module  # noqa: E402
-from worker.db import engine, reset_engine  # noqa: E402
+from worker.db import SessionScope, engine, reset_engine  # noqa: E402
 from worker.models.base import SCHEMAS  # noqa: E402
 from worker.provider import client as twilio_client  # noqa: E402
 from worker.provider.fake import FakeTwilio  # noqa: E402
@@ -73,6 +78,30 @@ def db_session(db_connection: Connection) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture
+def db_scope(db_session: Session) -> SessionScope:
+    """Scopes on ``db_session``: each a fresh-looking session in its own savepoint.
+
+    Like ``session_scope``: the scope starts with an empty identity map (work the test did
+    before is committed to the outer transaction first, so a failing scope cannot undo the
+    test's set-up), commits on a clean exit, rolls back on an exception, and leaves nothing
+    in the identity map, so the next scope reads the rows again.
+    """
+
+    @contextmanager
+    def scope() -> Iterator[Session]:
+        if db_session.in_transaction():
+            db_session.commit()
+        db_session.expunge_all()
+        try:
+            with db_session.begin():
+                yield db_session
+        finally:
+            db_session.expunge_all()
+
+    return scope
 
 
 def truncate_all() -> None:

@@ -1,15 +1,19 @@
 """Engine and sessions: one session and one transaction per unit of work.
 
 Domain code takes a ``Session`` and never commits; whoever opened the scope (a task's
-base class, a CLI command, a request handler) commits or rolls back.
+base class, a CLI command, a request handler) commits or rolls back. Only those owners and
+the two flow orchestrators (worker/ingest/drain.py, worker/outbound/send.py) call
+``session_scope()``; tests/unit/project/test_layout.py holds everyone else to it. A flow
+that commits in steps takes a ``SessionScope`` (``session_scope`` by default) so that its
+caller, or a test's rolled-back transaction, decides what a step's transaction is.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeAlias
 
 import psycopg
 from sqlalchemy import Engine, create_engine
@@ -18,7 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db_deadlines import connect_params, install
 from worker.settings import get_settings
 
-__all__ = ["driver_connection", "engine", "get_sessionmaker", "reset_engine", "session_scope"]
+__all__ = ["SessionScope", "driver_connection", "engine", "get_sessionmaker", "reset_engine", "session_scope"]
+
+# What a multi-step flow opens once per step: a session in a transaction, committed on a
+# clean exit and rolled back on an exception (``session_scope`` itself, or a test's stand-in).
+SessionScope: TypeAlias = Callable[[], AbstractContextManager[Session]]
 
 
 _engines: dict[str, Engine] = {}

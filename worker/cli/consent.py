@@ -1,4 +1,9 @@
-"""msgworker consent show|opt-in|opt-out|import: staff and bulk changes to the consent ledger."""
+"""msgworker consent show|opt-in|opt-out|import: staff and bulk changes to the consent ledger.
+
+Each change is made as ``cli:<name>`` (``--by``, or the OS user): the ledger event and its
+public.audit_logs row commit together; an import commits and audits batch by batch. ``show``
+prints the full number, so it is audited too (a VIEW row).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from worker.audit import Actor
 from worker.cli.common import fail, refusals, setup
 from worker.consent import importer, staff
 from worker.db import session_scope
@@ -20,11 +26,11 @@ from worker.inputs import parse_time
 app = typer.Typer(no_args_is_help=True)
 
 
-def _who(by: str | None) -> str:
+def _who(by: str | None) -> Actor:
     if by and by.strip():
-        return by.strip()
+        return Actor.cli(by)
     try:
-        return getpass.getuser()
+        return Actor.cli(getpass.getuser())
     except (KeyError, OSError):
         fail("say who is making this change with --by NAME")
 
@@ -40,11 +46,15 @@ def show(
     phone: str = typer.Argument(..., help="the number, any common spelling"),
     station: str | None = typer.Option(None, "--station", help="station code: the state covering that station"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
+    by: str | None = typer.Option(None, "--by", help="who is looking (audited; default: your OS user)"),
 ) -> None:
-    """Show a number's consent state, open reviews and every ledger event."""
+    """Show a number's consent state, open reviews and every ledger event (audited as a VIEW)."""
     setup()
+    actor = _who(by)
     with refusals(), session_scope() as session:
-        summary = staff.consent_summary(session, phone, station=staff.station_by_code(session, station))
+        summary = staff.consent_summary(
+            session, phone, actor=actor, station=staff.station_by_code(session, station)
+        )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         return
@@ -79,10 +89,10 @@ def opt_out(
 ) -> None:
     """Record an opt-out a person made outside SMS (phone call, e-mail, in person)."""
     setup()
-    who = _who(by)
+    actor = _who(by)
     with refusals(), session_scope() as session:
         result = staff.staff_opt_out(
-            session, phone, by=who, actor=f"cli:{who}", station=staff.station_by_code(session, station),
+            session, phone, actor=actor, station=staff.station_by_code(session, station),
             purpose=purpose, note=note, occurred_at=_when(occurred_at),
         )
         event_id, seq, moved = result.event.id, result.event.seq, result.moved_to_opted_out
@@ -102,10 +112,10 @@ def opt_in(
 ) -> None:
     """Record consent with its evidence; lifts an opt-out in that scope."""
     setup()
-    who = _who(by)
+    actor = _who(by)
     with refusals(), session_scope() as session:
         result = staff.staff_opt_in(
-            session, phone, purpose=purpose, evidence_file=evidence_file, by=who, actor=f"cli:{who}",
+            session, phone, purpose=purpose, evidence_file=evidence_file, actor=actor,
             station=staff.station_by_code(session, station), note=note, occurred_at=_when(occurred_at),
         )
         event_id, seq, kind = result.event.id, result.event.seq, result.event.kind
@@ -121,7 +131,7 @@ def import_(
 ) -> None:
     """Import an existing opt-out list; idempotent (re-running records nothing new)."""
     setup()
-    who = _who(by)
+    actor = _who(by)
     if not file.is_file():
         fail(f"{file} is not a readable file")
     total = importer.count_rows(file)
@@ -136,7 +146,7 @@ def import_(
     ) as progress:
         task = progress.add_task(file.name, total=total)
         report = importer.import_opt_outs(
-            file, by=who, batch_size=batch_size, progress=lambda n: progress.advance(task, n)
+            file, actor=actor, scope=session_scope, batch_size=batch_size, progress=lambda n: progress.advance(task, n)
         )
     typer.echo(
         f"rows: {report.rows}  recorded: {report.recorded}  already recorded: {report.already}  "

@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from worker import migrate
 from worker.cli.common import fail, setup
+from worker.db import session_scope
 
 __all__ = ["demo"]
 
@@ -23,6 +24,6 @@ def demo(seed: int | None = typer.Option(None, "--seed", help="fix the random de
     if current != head:
         fail(f"database is at {current or 'base'}, code at {head}: run `msgworker db upgrade` first")
     try:
-        run_demo(typer.echo, seed=seed)
+        run_demo(typer.echo, scope=session_scope, seed=seed)
     except DemoFailure as exc:
         fail(f"demo step failed: {exc}")

@@ -7,7 +7,9 @@ own. After fixing the cause (say, `msgworker sender add` for the missing number)
 a row whose messages were already stored stores nothing twice.
 
 Output never shows a raw payload: numbers are masked and message text is reduced to its
-length.
+length (so ``show`` is not an audited VIEW: it reveals no full number). A retry is a staff
+change: it writes one public.audit_logs row, as the OS user running the command. The queries
+are worker/ingest/service.py's; this module has no SQL of its own.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from sqlalchemy import text
 
 from compliance.phones import mask
 from worker import pii
+from worker.audit import Actor
 from worker.cli.common import fail, setup
 from worker.db import session_scope
 from worker.errors import InvalidInput, surface
-from worker.ingest.drain import load_items, process_items
+from worker.ingest import service
 from worker.ingest.payloads import BadInput, decode_params, parse_meta
-from worker.ingest.service import retry_row
 from worker.inputs import parse_id
 
 app = typer.Typer(no_args_is_help=True)
@@ -56,14 +57,7 @@ def failed(
     """Rows marked failed, with the reason (never the payload)."""
     setup()
     with session_scope() as session:
-        rows = session.execute(
-            text(
-                "SELECT id, provider, received_at, attempts, last_error FROM core.webhook_inbox"
-                " WHERE status = 'failed' AND (CAST(:provider AS text) IS NULL OR provider = :provider)"
-                " ORDER BY received_at DESC LIMIT :limit"
-            ),
-            {"provider": provider, "limit": limit},
-        ).all()
+        rows = service.failed_rows(session, provider=provider, limit=limit)
     out = [
         {"id": str(r.id), "provider": r.provider, "received_at": _iso(r.received_at), "attempts": r.attempts,
          "reason": r.last_error}
@@ -89,30 +83,23 @@ def retry(
     setup()
     if all_failed == (inbox_id is not None):
         fail("give an inbox ID or --all (not both)")
+    actor = Actor.os_user()
     if inbox_id is not None:
-        result = retry_row(_parse_id(inbox_id))
+        row_id = _parse_id(inbox_id)
+        with session_scope() as session:
+            result = service.retry_row(session, row_id, actor=actor)
         if result is None:
             fail(f"no inbox row {inbox_id}")
         typer.echo(f"{result.inbox_id}  {result.outcome}" + (f"  {result.reason}" if result.reason else ""))
         if result.outcome != "processed":
             raise typer.Exit(1)
         return
-    counts = {"processed": 0, "failed": 0, "retry": 0}
     with session_scope() as session:
-        ids = session.execute(
-            text(
-                "UPDATE core.webhook_inbox SET status = 'pending', attempts = 1, enqueued_at = now()"
-                " WHERE id IN (SELECT id FROM core.webhook_inbox WHERE status = 'failed'"
-                "  ORDER BY received_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
-            ),
-            {"limit": limit},
-        ).scalars().all()
-        for start in range(0, len(ids), 100):
-            for result in process_items(session, load_items(session, ids[start : start + 100])):
-                counts[result.outcome] += 1
-                if result.outcome != "processed":
-                    typer.echo(f"{result.inbox_id}  {result.outcome}  {result.reason}")
-    typer.echo(f"retried {len(ids)}: {counts['processed']} processed, {counts['failed']} failed, "
+        report = service.retry_failed(session, actor=actor, limit=limit)
+    for result in report.not_processed:
+        typer.echo(f"{result.inbox_id}  {result.outcome}  {result.reason}")
+    counts = report.counts
+    typer.echo(f"retried {report.retried}: {counts['processed']} processed, {counts['failed']} failed, "
                f"{counts['retry']} left pending (transient)")
     if counts["failed"]:
         raise typer.Exit(1)
@@ -155,13 +142,7 @@ def show(
     setup()
     row_id = _parse_id(inbox_id)
     with session_scope() as session:
-        row = session.execute(
-            text(
-                "SELECT id, provider, provider_event_id, delivery_id, content_type, payload_encrypted, received_at,"
-                " status, attempts, last_error, processed_at FROM core.webhook_inbox WHERE id = :id"
-            ),
-            {"id": row_id},
-        ).first()
+        row = service.inbox_row(session, row_id)
     if row is None:
         fail(f"no inbox row {inbox_id}")
     try:
@@ -197,15 +178,10 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     """Row counts by provider and status, and the age of the oldest pending row."""
     setup()
     with session_scope() as session:
-        counts = session.execute(
-            text("SELECT provider, status, count(*) AS n FROM core.webhook_inbox GROUP BY 1, 2 ORDER BY 1, 2")
-        ).all()
-        oldest = session.execute(
-            text("SELECT extract(epoch FROM now() - min(received_at)) FROM core.webhook_inbox WHERE status = 'pending'")
-        ).scalar_one()
+        counts, oldest = service.inbox_counts(session)
     out: dict[str, Any] = {
         "counts": [{"provider": r.provider, "status": r.status, "rows": r.n} for r in counts],
-        "oldest_pending_seconds": round(float(oldest), 1) if oldest is not None else None,
+        "oldest_pending_seconds": round(oldest, 1) if oldest is not None else None,
     }
     if as_json:
         typer.echo(json.dumps(out, indent=2))

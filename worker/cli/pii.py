@@ -6,8 +6,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from worker.audit import Actor
 from worker.cli.common import fail, setup
-from worker.db import engine
+from worker.db import engine, session_scope
 from worker.ops import pii_rotation
 from worker.pii import KeyRing, PiiError
 from worker.settings import get_settings
@@ -74,6 +75,7 @@ def rotate(
         return
 
     results: list[pii_rotation.TableResult] = []
+    actor = Actor.os_user()
     console = Console(stderr=True)
     try:
         with Progress(
@@ -91,7 +93,8 @@ def rotate(
 
                 results.append(
                     pii_rotation.rotate_table(
-                        eng, rt, ring, batch_size=batch_size, max_batches=max_batches, on_batch=advance
+                        session_scope, rt, ring, actor=actor, batch_size=batch_size, max_batches=max_batches,
+                        on_batch=advance,
                     )
                 )
                 progress.update(task, completed=max(progress.tasks[task].completed, n))

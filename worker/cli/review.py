@@ -12,6 +12,7 @@ from sqlalchemy import select
 from compliance.business_days import business_days_between
 from compliance.phones import mask
 from worker import pii
+from worker.audit import Actor
 from worker.cli.common import fail, refusals, setup
 from worker.consent import review
 from worker.db import session_scope
@@ -85,9 +86,7 @@ def resolve(
     if not by.strip() or not note.strip():
         fail("--by and --note must not be empty")
     with refusals(), session_scope() as session:
-        result = review.resolve(
-            session, parsed, resolution=resolution, by=by.strip(), note=note.strip(), actor=f"cli:{by.strip()}"
-        )
+        result = review.resolve(session, parsed, resolution=resolution, actor=Actor.cli(by), note=note.strip())
         status = result.item.status
         resolved_id = result.resolved.event.id
         opt_out_id = result.opt_out.event.id if result.opt_out else None

@@ -1,8 +1,9 @@
 """msgworker send: put one text in the outbox, and review the texts the gate held.
 
 ``msgworker send PHONE TEXT`` (the ``text`` command, the group's default) only writes the
-outbox row; the worker's release tick and send task decide and send it (the gate runs at send
-time). ``--wait`` polls the row until the worker has decided.
+outbox row and its audit row (worker/outbound/staff_send.py, as the OS user); the worker's
+release tick and send task decide and send it (the gate runs at send time). ``--wait`` polls
+the row until the worker has decided.
 
 ``msgworker send held`` lists the texts the gate held because it could not place the
 recipient (zone_unknown); ``msgworker send release`` puts one back in the outbox with the
@@ -14,7 +15,6 @@ from __future__ import annotations
 import enum
 import json
 import time
-import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,13 +25,13 @@ from typer.core import TyperGroup
 
 from compliance.errors import InvalidNumber
 from compliance.phones import mask, normalize
-from worker import audit
+from worker.audit import Actor
 from worker.cli.common import fail, refusals, setup
 from worker.db import session_scope
 from worker.inputs import parse_id, parse_time
 from worker.models import OutboundMessage, Station
 from worker.outbound import held as held_texts
-from worker.outbox import enqueue
+from worker.outbound.staff_send import queue_staff_text
 
 __all__ = ["app", "send"]
 
@@ -110,15 +110,15 @@ def send(
             fail(f"no station with code {station!r} (see `msgworker station list`)")
         with refusals():
             not_before = _parse_at(at, found.timezone) if at else None
-            result = enqueue(
+            result = queue_staff_text(
                 session,
+                actor=Actor.os_user(),
                 station=found,
                 to=e164,
                 body=text,
                 purpose=purpose.value,
-                idempotency_key=key or f"cli:{uuid.uuid4()}",
+                idempotency_key=key,
                 not_before=not_before,
-                created_by=audit.cli_actor(),
             )
         message_id, created = result.message.id, result.created
         row = _describe(result.message)
@@ -196,11 +196,12 @@ def release(
         fail("give either --state XX (release) or --cancel, not both or neither")
     with refusals():
         parsed = parse_id(message_id, what="an outbox id", hint=" (see `msgworker send held`)")
+    actor = Actor.cli(by)
     with refusals(), session_scope() as session:
         if state is not None:
-            result = held_texts.release(session, parsed, state=state, by=by, note=note)
+            result = held_texts.release(session, parsed, state=state, actor=actor, note=note)
         else:
-            result = held_texts.cancel(session, parsed, by=by, note=note)
+            result = held_texts.cancel(session, parsed, actor=actor, note=note)
     if as_json:
         typer.echo(json.dumps({
             "id": str(result.id),

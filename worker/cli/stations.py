@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from worker import audit
+from worker.audit import Actor
 from worker.cli.common import refusals, setup
 from worker.db import session_scope
 from worker.identity import senders, stations
@@ -35,7 +35,7 @@ def station_add(
             brand=brand,
             help_text=help_text,
             contact=contact,
-            actor=audit.cli_actor(),
+            actor=Actor.os_user(),
         )
         station_code, station_id = station.code, station.id
     for warning in stations.help_text_warnings(brand, help_text):
@@ -92,7 +92,7 @@ def sender_add(
             address=address,
             messaging_service_sid=messaging_service_sid,
             rate_per_second=rate,
-            actor=audit.cli_actor(),
+            actor=Actor.os_user(),
         )
         line = (
             f"{sender.channel} sender {sender.address} added to station {station.strip()} "

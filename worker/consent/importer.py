@@ -10,9 +10,13 @@ Idempotency key: ``import:<blind index hex>:<station code or ->:<occurred_at or 
 file's SHA-256>``. Re-running the same file records nothing new; the same number listed
 twice with the same time is recorded once.
 
-Each batch is one transaction: the numbers' locks (in key order), the events chained per
-number, the state rows, and the cancellation of unsent rows to newly opted-out numbers.
-A crash loses at most the batch in flight, and a re-run skips what was committed.
+Each batch is one transaction, opened by the caller's scope factory (the CLI passes
+``session_scope``): the numbers' locks (in key order), the events chained per number, the
+state rows, the cancellation of unsent rows to newly opted-out numbers, and the batch's one
+public.audit_logs row (actor, file digest, line range, counts). A crash loses at most the
+batch in flight, and a re-run skips what was committed. A batch that records nothing (every
+row already in the ledger) writes nothing, not even an audit row, so re-running a file
+leaves the log as it was; rejected rows change nothing and are reported, not audited.
 
 Bad rows never stop the import: each is reported with its line number and the reason.
 """
@@ -30,15 +34,17 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from compliance.consent_hash import format_ts
 from compliance.consent_rules import Kind, Purpose, Source
 from compliance.errors import InvalidNumber
 from compliance.phones import normalize
 from worker import audit, pii
+from worker.audit import Actor
 from worker.consent.effects import cancel_after_opt_out_many
 from worker.consent.ledger import EventInput, record_events
-from worker.db import session_scope
+from worker.db import SessionScope
 from worker.errors import UserError
 from worker.models import AuditAction, ConsentEvent, Station
 from worker.settings import get_settings
@@ -215,12 +221,13 @@ def _rows(
 def import_opt_outs(
     path: Path,
     *,
-    by: str,
+    actor: Actor,
+    scope: SessionScope,
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
-    """Import the file (see the module docstring); one transaction per batch."""
+    """Import the file (see the module docstring); one ``scope()`` transaction per batch."""
     if not path.is_file():
         raise ConsentImportError(f"{path} is not a readable file")
     if not 1 <= batch_size <= 5000:
@@ -228,9 +235,9 @@ def import_opt_outs(
     now = now or datetime.now(UTC)
     digest = file_digest(path)
     report = ImportReport(file_sha256=digest)
-    with session_scope() as session:
+    with scope() as session:
         stations = {code.upper(): sid for code, sid in session.execute(select(Station.code, Station.id))}
-    log.info("consent_import_started", file=path.name, file_sha256=digest, by=by)
+    log.info("consent_import_started", file=path.name, file_sha256=digest, by=actor.label)
     batch: list[_Row] = []
     seen_rows = 0
 
@@ -239,7 +246,7 @@ def import_opt_outs(
         if not batch:
             return
         ring = pii.keyring()
-        with session_scope() as session:
+        with scope() as session:
             keys = [r.item.idempotency_key for r in batch]
             known = set(
                 session.execute(select(ConsentEvent.idempotency_key).where(ConsentEvent.idempotency_key.in_(keys)))
@@ -260,13 +267,18 @@ def import_opt_outs(
             ]
             outcomes = record_events(session, items)
             moved = sorted({o.phone_index for o in outcomes if o.created and o.moved_to_opted_out})
-            report.cancelled_outbound += cancel_after_opt_out_many(session, moved)
-        report.recorded += sum(1 for o in outcomes if o.created)
-        report.already += sum(1 for o in outcomes if not o.created)
+            cancelled = cancel_after_opt_out_many(session, moved)
+            recorded = sum(1 for o in outcomes if o.created)
+            if recorded:
+                _audit_batch(session, actor, path=path, digest=digest, batch=batch, recorded=recorded,
+                             newly_opted_out=len(moved), cancelled=cancelled)
+        report.cancelled_outbound += cancelled
+        report.recorded += recorded
+        report.already += len(outcomes) - recorded
         report.newly_opted_out += len(moved)
         batch.clear()
 
-    for row in _rows(path, digest=digest, by=by, stations=stations, report=report, now=now):
+    for row in _rows(path, digest=digest, by=actor.name, stations=stations, report=report, now=now):
         batch.append(row)
         if len(batch) >= batch_size:
             flush()
@@ -276,22 +288,6 @@ def import_opt_outs(
     flush()
     if progress is not None:
         progress(report.rows - seen_rows)
-    with session_scope() as session:
-        audit.record(
-            session,
-            actor=f"cli:{by}",
-            action=AuditAction.CREATE,
-            resource_type="consent_import",
-            resource_id=digest[:64],
-            new_values={
-                "file_name": path.name,
-                "rows": report.rows,
-                "recorded": report.recorded,
-                "already": report.already,
-                "rejected": len(report.rejected),
-                "newly_opted_out": report.newly_opted_out,
-            },
-        )
     log.info(
         "consent_import_finished",
         file_sha256=digest,
@@ -301,3 +297,35 @@ def import_opt_outs(
         rejected=len(report.rejected),
     )
     return report
+
+
+def _audit_batch(
+    session: Session,
+    actor: Actor,
+    *,
+    path: Path,
+    digest: str,
+    batch: list[_Row],
+    recorded: int,
+    newly_opted_out: int,
+    cancelled: int,
+) -> None:
+    """The batch's one audit row, in the batch's transaction: which file, which lines, what changed."""
+    audit.record(
+        session,
+        actor,
+        action=AuditAction.CREATE,
+        resource_type="consent_import",
+        resource_id=digest,
+        new_values={
+            "file_name": path.name,
+            "file_sha256": digest,
+            "first_line": batch[0].line,
+            "last_line": batch[-1].line,
+            "rows": len(batch),
+            "recorded": recorded,
+            "already": len(batch) - recorded,
+            "newly_opted_out": newly_opted_out,
+            "cancelled_outbound": cancelled,
+        },
+    )

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from compliance.business_days import business_days_between, deadline_after
 from compliance.consent_rules import Kind, Purpose, Source
 from worker import audit, pii
+from worker.audit import Actor
 from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
 from worker.consent.ledger import RecordResult, record_event
 from worker.errors import ErrorKind, UserError
@@ -48,20 +49,24 @@ from worker.models import (
 from worker.settings import get_settings
 
 __all__ = [
+    "DEADLINE_ACTOR",
     "NearDeadline",
     "ResolveResult",
     "ReviewError",
+    "due_item_ids",
     "expire_item",
     "list_open",
     "near_deadline",
     "open_review",
     "resolve",
-    "run_deadline_tick",
 ]
 
 log = structlog.get_logger(__name__)
 
 Resolution = Literal["opt_out", "not_opt_out"]
+
+# The beat tick resolves overdue items on the rule's behalf (audit actor "system:review_deadline").
+DEADLINE_ACTOR = Actor.beat("review_deadline")
 
 
 class ReviewError(UserError):
@@ -155,15 +160,15 @@ def resolve(
     item_id: uuid.UUID,
     *,
     resolution: Resolution,
-    by: str,
+    actor: Actor,
     note: str | None = None,
     now: datetime | None = None,
     source: Source = Source.STAFF,
-    actor: str | None = None,
 ) -> ResolveResult:
     """Close an open item; as opt_out it also records the opt-out and queues its confirmation.
 
-    ``actor`` (e.g. "cli:alice") writes a public.audit_logs row.
+    ``actor`` is who decided: their name goes on the item and in the ledger evidence, and the
+    one public.audit_logs row of the resolution is written in the caller's transaction.
     """
     if resolution not in ("opt_out", "not_opt_out"):
         raise ReviewError(f"resolution must be opt_out or not_opt_out, not {resolution!r}")
@@ -190,7 +195,7 @@ def resolve(
         "review_item_id": item.id,
         "message_id": item.message_id,
         "resolution": resolution,
-        "resolved_by": by,
+        "resolved_by": actor.name,
         "note": note,
         "deadline_at": item.deadline_at,
         "classification": item.classification,
@@ -245,25 +250,24 @@ def resolve(
     else:
         item.status = "resolved_opt_out"
     item.resolved_event_id = resolved.event.id
-    item.resolved_by = by
+    item.resolved_by = actor.name
     item.note = note
     item.resolved_at = now
-    if actor is not None:
-        audit.record(
-            session,
-            actor=actor,
-            action=AuditAction.UPDATE,
-            resource_type="review_item",
-            resource_id=item.id,
-            station_id=item.station_id,
-            old_values={"status": "open"},
-            new_values={
-                "status": item.status,
-                "resolved_event_id": str(resolved.event.id),
-                "opt_out_event_id": str(opt_out.event.id) if opt_out else None,
-            },
-            reason=note,
-        )
+    audit.record(
+        session,
+        actor,
+        action=AuditAction.UPDATE,
+        resource_type="review_item",
+        resource_id=item.id,
+        station_id=item.station_id,
+        old_values={"status": "open"},
+        new_values={
+            "status": item.status,
+            "resolved_event_id": str(resolved.event.id),
+            "opt_out_event_id": str(opt_out.event.id) if opt_out else None,
+        },
+        reason=note,
+    )
     session.flush()
     log.info(
         "review_resolved",
@@ -297,11 +301,10 @@ def expire_item(session: Session, item_id: uuid.UUID, *, now: datetime | None = 
             session,
             item.id,
             resolution="opt_out",
-            by="system:review_deadline",
+            actor=DEADLINE_ACTOR,
             note="unresolved at its business-day deadline; counted as an opt-out",
             now=now,
             source=Source.REVIEW_DEADLINE,
-            actor="system:review_deadline",
         )
     except ReviewError:
         # Resolved by a person (or another tick) while we waited for the lock.
@@ -344,42 +347,17 @@ def near_deadline(session: Session, *, now: datetime | None = None) -> list[Near
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class TickResult:
-    expired: list[uuid.UUID]
-    failed: list[uuid.UUID]
-    near: list[NearDeadline]
+def due_item_ids(session: Session, *, now: datetime, limit: int = 200) -> list[uuid.UUID]:
+    """Open items at or past their deadline, oldest deadline first (the beat tick expires each).
 
-
-def run_deadline_tick(*, now: datetime | None = None, limit: int = 200) -> TickResult:
-    """The beat tick: expire due items, one transaction each, then log the near ones.
-
-    One item's failure (logged) does not stop the others; it is retried next tick.
+    The tick (tasks/consent.py) owns the transactions: one to read these, then one per item
+    with expire_item, so one item's failure cannot undo or block the others.
     """
-    from worker.db import session_scope
-
-    now = now or datetime.now(UTC)
-    with session_scope() as session:
-        due = list(
-            session.execute(
-                select(ReviewItem.id)
-                .where(ReviewItem.status == "open", ReviewItem.deadline_at <= now)
-                .order_by(ReviewItem.deadline_at)
-                .limit(limit)
-            ).scalars()
-        )
-    expired: list[uuid.UUID] = []
-    failed: list[uuid.UUID] = []
-    for item_id in due:
-        try:
-            with session_scope() as session:
-                if expire_item(session, item_id, now=now) is not None:
-                    expired.append(item_id)
-        except Exception as exc:  # noqa: BLE001 - logged and retried next tick; others proceed
-            failed.append(item_id)
-            log.error(
-                "review_expire_failed", review_item_id=str(item_id), error=type(exc).__name__, detail=str(exc)[:200]
-            )
-    with session_scope() as session:
-        near = near_deadline(session, now=now)
-    return TickResult(expired=expired, failed=failed, near=near)
+    return list(
+        session.execute(
+            select(ReviewItem.id)
+            .where(ReviewItem.status == "open", ReviewItem.deadline_at <= now)
+            .order_by(ReviewItem.deadline_at)
+            .limit(limit)
+        ).scalars()
+    )

@@ -1,7 +1,9 @@
 """Staff changes to consent and the per-number summary (``msgworker consent ...``).
 
 Staff changes are ledger events like any other (source ``staff``), with the person in the
-evidence, plus a public.audit_logs row in the same transaction.
+evidence, plus one public.audit_logs row in the same transaction (worker.audit, from the
+required ``actor``). Showing a number's record prints the full number, so it is audited too,
+as a ``VIEW``.
 
 - opt-out: revokes (business-wide, or one station with --station); the number's unsent
   rows are cancelled. No confirmation text is sent: the person did not text us, and the
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from compliance.consent_rules import ConsentSnapshot, Kind, Purpose, Source, combine_all
 from compliance.phones import normalize
 from worker import audit, pii
+from worker.audit import Actor
 from worker.consent.effects import cancel_after_opt_out
 from worker.consent.ledger import RecordResult, record_event
 from worker.consent.state import snapshot_of
@@ -52,10 +55,10 @@ def station_by_code(session: Session, code: str | None) -> Station | None:
     return station
 
 
-def _audit(session: Session, result: RecordResult, actor: str, reason: str | None) -> None:
+def _audit(session: Session, result: RecordResult, actor: Actor, reason: str | None) -> None:
     audit.record(
         session,
-        actor=actor,
+        actor,
         action=AuditAction.CREATE,
         resource_type="consent_event",
         resource_id=result.event.id,
@@ -74,8 +77,7 @@ def staff_opt_out(
     session: Session,
     phone: str,
     *,
-    by: str,
-    actor: str,
+    actor: Actor,
     station: Station | None = None,
     purpose: str = Purpose.ALL,
     note: str | None = None,
@@ -90,7 +92,7 @@ def staff_opt_out(
         kind=Kind.OPT_OUT,
         purpose=purpose,
         source=Source.STAFF,
-        evidence={"by": by, "note": note, "method": "staff"},
+        evidence={"by": actor.name, "note": note, "method": "staff"},
         occurred_at=occurred_at or datetime.now(UTC),
         station_id=station.id if station else None,
     )
@@ -130,8 +132,7 @@ def staff_opt_in(
     *,
     purpose: str,
     evidence_file: Path,
-    by: str,
-    actor: str,
+    actor: Actor,
     station: Station | None = None,
     note: str | None = None,
     occurred_at: datetime | None = None,
@@ -156,7 +157,7 @@ def staff_opt_in(
         kind=Kind.MARKETING_CONSENT if purpose == Purpose.MARKETING else Kind.OPT_IN,
         purpose=purpose,
         source=Source.STAFF,
-        evidence={"by": by, "note": note, "method": "staff", "evidence": evidence},
+        evidence={"by": actor.name, "note": note, "method": "staff", "evidence": evidence},
         occurred_at=occurred_at or datetime.now(UTC),
         station_id=station.id if station else None,
     )
@@ -194,10 +195,24 @@ def _state_json(station_id: uuid.UUID | None, s: ConsentSnapshot) -> dict[str, A
     }
 
 
-def consent_summary(session: Session, phone: str, *, station: Station | None = None) -> dict[str, Any]:
-    """Everything on record for a number. Without a station, the most restrictive of all scopes."""
+def consent_summary(
+    session: Session, phone: str, *, actor: Actor, station: Station | None = None
+) -> dict[str, Any]:
+    """Everything on record for a number. Without a station, the most restrictive of all scopes.
+
+    The summary names the full number (and the ledger's evidence), so reading it is a VIEW
+    audit row: the number's blind index, never the number itself.
+    """
     e164 = normalize(phone, require_valid=False)
     index = pii.blind_index(e164, kind="phone")
+    audit.record(
+        session,
+        actor,
+        action=AuditAction.VIEW,
+        resource_type="consent_record",
+        resource_id=index.hex(),
+        station_id=station.id if station else None,
+    )
     rows = list(session.execute(select(ConsentState).where(ConsentState.phone_index == index)).scalars())
     snaps = {r.station_id: snapshot_of(r) for r in rows}
     covering = [snaps.get(None), snaps.get(station.id)] if station is not None else list(snaps.values())

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from compliance.errors import InvalidNumber
 from compliance.phones import is_short_code, normalize
 from worker import audit
+from worker.audit import Actor
 from worker.errors import ErrorKind
 from worker.identity.stations import StationError, find_station
 from worker.models import AuditAction, Station, StationSender
@@ -95,7 +96,7 @@ def create_sender(
     address: str,
     messaging_service_sid: str | None = None,
     rate_per_second: float | None = None,
-    actor: str,
+    actor: Actor,
 ) -> StationSender:
     """Insert a sender address for a station, plus its audit row; StationError if refused."""
     station = find_station(session, station_code)
@@ -133,7 +134,7 @@ def create_sender(
         ) from None
     audit.record(
         session,
-        actor=actor,
+        actor,
         action=AuditAction.CREATE,
         resource_type="station_sender",
         resource_id=sender.id,

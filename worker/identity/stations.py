@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker import audit
+from worker.audit import Actor
 from worker.errors import ErrorKind, UserError
 from worker.models import AuditAction, Station, StationSender
 
@@ -82,7 +83,7 @@ def create_station(
     brand: str,
     help_text: str | None = None,
     contact: str | None = None,
-    actor: str,
+    actor: Actor,
 ) -> Station:
     """Insert a station and its audit row; StationError for bad input or a taken code."""
     code = validate_code(code)
@@ -115,7 +116,7 @@ def create_station(
         raise StationError(f"a station with code {code!r} already exists", kind=ErrorKind.CONFLICT) from None
     audit.record(
         session,
-        actor=actor,
+        actor,
         action=AuditAction.CREATE,
         resource_type="station",
         resource_id=station.id,

@@ -21,6 +21,11 @@ Errors, by kind:
 
 Processing a row twice has no second effect: only pending rows are applied (under the row
 lock), and every write is keyed by a unique constraint.
+
+This module owns the drain's transactions (with the CLI, tasks/ and the send flow, the only
+code that opens one; tests/unit/project/test_layout.py checks it): ``drain`` and ``sweep``
+open each through ``scope`` (``session_scope`` unless the caller passes another, as the demo
+and the tests do). ``process_items`` and ``load_items`` run in the session they are given.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from worker.db import session_scope
+from worker.db import SessionScope, session_scope
 from worker.ingest.handlers import InboxItem, Prepared, apply, apply_inert_sms, is_inert_sms, prepare
 from worker.ingest.payloads import BadInput
 from worker.ingest.records import StationCache
@@ -272,8 +277,8 @@ def load_items(session: Session, ids: Sequence[uuid.UUID]) -> list[InboxItem]:
     return [InboxItem(*row) for row in rows]
 
 
-def _claim(batch_size: int) -> list[uuid.UUID]:
-    with session_scope() as session:
+def _claim(batch_size: int, scope: SessionScope = session_scope) -> list[uuid.UUID]:
+    with scope() as session:
         # The claim need not survive a database crash (that loses only an attempt count and a
         # lease, never a row), so it does not wait for the WAL flush.
         session.execute(text("SET LOCAL synchronous_commit = off"))
@@ -284,14 +289,14 @@ def _claim(batch_size: int) -> list[uuid.UUID]:
         )
 
 
-def _run_batch(ids: Sequence[uuid.UUID]) -> list[RowResult]:
-    with session_scope() as session:
+def _run_batch(ids: Sequence[uuid.UUID], scope: SessionScope = session_scope) -> list[RowResult]:
+    with scope() as session:
         return process_items(session, load_items(session, ids))
 
 
-def _note_aborted(exc: BatchAborted) -> None:
+def _note_aborted(exc: BatchAborted, scope: SessionScope) -> None:
     try:
-        with session_scope() as session:
+        with scope() as session:
             session.execute(
                 text("UPDATE core.webhook_inbox SET last_error = :reason WHERE id = :id AND status = 'pending'"),
                 {"id": exc.inbox_id, "reason": exc.reason},
@@ -306,6 +311,7 @@ def drain(
     max_seconds: float,
     release: Callable[[], None] | None = None,
     linger_seconds: float = 0.0,
+    scope: SessionScope = session_scope,
 ) -> DrainStats:
     """Process pending inbox rows until none is left or ``max_seconds`` have passed.
 
@@ -314,7 +320,8 @@ def drain(
     one more claim after the release), and after a full batch, to invite a second drain to
     help with a backlog. ``linger_seconds``: after a small batch, wait this long before the
     next claim, so that rows arriving one by one are taken in batches (fewer transactions
-    and tasks per row at moderate load, for a few milliseconds of latency).
+    and tasks per row at moderate load, for a few milliseconds of latency). ``scope`` opens
+    each claim's and each batch's transaction.
     """
     stats = DrainStats()
     deadline = time.monotonic() + max_seconds
@@ -324,7 +331,7 @@ def drain(
             stats.stopped_by = "time"
             break
         try:
-            ids = _claim(batch_size)
+            ids = _claim(batch_size, scope)
             if not ids:
                 if release is not None and not released:
                     release()
@@ -334,10 +341,10 @@ def drain(
                 break
             released = False
             started = time.perf_counter()
-            results = _run_batch(ids)
+            results = _run_batch(ids, scope)
         except BatchAborted as exc:
             log.warning("inbox_batch_aborted", inbox_id=str(exc.inbox_id), reason=exc.reason)
-            _note_aborted(exc)
+            _note_aborted(exc, scope)
             stats.stopped_by = "database"
             break
         except (OperationalError, InterfaceError, PoolTimeout) as exc:
@@ -373,7 +380,7 @@ class SweepResult:
     orphans_attached: int
 
 
-def sweep(*, grace_seconds: int) -> SweepResult:
+def sweep(*, grace_seconds: int, scope: SessionScope = session_scope) -> SweepResult:
     """Give up on rows out of attempts, count rows left pending past the grace period.
 
     The caller drains when ``stale`` is non-zero (tasks/ingest.py); delivery events that
@@ -381,7 +388,7 @@ def sweep(*, grace_seconds: int) -> SweepResult:
     """
     from worker.outbound.delivery import attach_orphans
 
-    with session_scope() as session:
+    with scope() as session:
         gave_up = session.execute(
             text(
                 "UPDATE core.webhook_inbox SET status = 'failed', processed_at = now(),"

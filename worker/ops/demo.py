@@ -10,7 +10,8 @@ It runs in-process and synchronously so that it works with no worker running, ri
 ``msgworker db upgrade``. Each run uses fresh (fictional, 555) customer numbers, so it can be
 repeated against the same database; the DEMO station is created once. One step uses a
 simulated clock: the quiet-hours deferral is decided "at 22:30 in New York" whatever the
-real time is.
+real time is. Its transactions are opened by the scope factory ``msgworker demo`` passes in
+(worker/cli/demo.py), through the same drain and send flows the worker runs.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import phonenumbers
 from sqlalchemy import func, select
 
 from compliance.phones import mask
-from worker import audit, pii
+from worker import pii
+from worker.audit import Actor
 from worker.consent.ledger import record_event
-from worker.db import session_scope
+from worker.db import SessionScope
 from worker.identity import senders, stations
 from worker.ingest.drain import drain
 from worker.ingest.payloads import sms_event_id
@@ -62,8 +64,8 @@ def _fresh_number(rng: random.Random) -> str:
             return candidate
 
 
-def _station(out: Out) -> tuple[uuid.UUID, str]:
-    with session_scope() as session:
+def _station(out: Out, scope: SessionScope) -> tuple[uuid.UUID, str]:
+    with scope() as session:
         found = session.execute(
             select(Station).where(func.lower(Station.code) == DEMO_STATION.lower())
         ).scalar_one_or_none()
@@ -77,10 +79,10 @@ def _station(out: Out) -> tuple[uuid.UUID, str]:
                 help_text="Hibachi Demo: catering questions at demo@example.test. Msg frequency varies. "
                 "Msg & data rates may apply. Reply STOP to opt out.",
                 contact="demo@example.test",
-                actor=audit.cli_actor(),
+                actor=Actor.os_user(),
             )
             senders.create_sender(
-                session, station_code=DEMO_STATION, channel="sms", address=DEMO_SENDER, actor=audit.cli_actor()
+                session, station_code=DEMO_STATION, channel="sms", address=DEMO_SENDER, actor=Actor.os_user()
             )
             out(f"created station {DEMO_STATION} (sender {mask(DEMO_SENDER)})")
         sender = session.execute(
@@ -91,7 +93,7 @@ def _station(out: Out) -> tuple[uuid.UUID, str]:
         return found.id, sender
 
 
-def _inbound(out: Out, *, from_: str, to: str, body: str) -> None:
+def _inbound(out: Out, scope: SessionScope, *, from_: str, to: str, body: str) -> None:
     sid = "SM" + uuid.uuid4().hex
     pairs = [("MessageSid", sid), ("SmsMessageSid", sid), ("SmsSid", sid), ("AccountSid", get_settings().secret(
         "TWILIO_ACCOUNT_SID")), ("From", from_), ("To", to), ("Body", body), ("NumMedia", "0"), ("NumSegments", "1"),
@@ -105,13 +107,13 @@ def _inbound(out: Out, *, from_: str, to: str, body: str) -> None:
         content_type="application/x-www-form-urlencoded",
         payload=raw,
     )
-    stats = drain(batch_size=50, max_seconds=10.0)
+    stats = drain(batch_size=50, max_seconds=10.0, scope=scope)
     out(f'  inbound  {mask(from_)} -> {DEMO_STATION}: "{body}"  (webhook stored, ingest processed {stats.processed})')
 
 
-def _send_pending(out: Out, index: bytes, settings: Settings, *, now: datetime | None = None) -> list[SendResult]:
+def _send_pending(scope: SessionScope, index: bytes, settings: Settings) -> list[SendResult]:
     """Run the send path for the number's due rows, in creation order (what the worker would do)."""
-    with session_scope() as session:
+    with scope() as session:
         ids = list(
             session.execute(
                 select(OutboundMessage.id)
@@ -119,12 +121,12 @@ def _send_pending(out: Out, index: bytes, settings: Settings, *, now: datetime |
                 .order_by(OutboundMessage.created_at)
             ).scalars()
         )
-    return [send_one(i, now=now, settings=settings) for i in ids]
+    return [send_one(i, settings=settings, scope=scope) for i in ids]
 
 
-def _show(out: Out, number: str, fake: FakeTwilio, seen: set[str]) -> None:
+def _show(out: Out, scope: SessionScope, number: str, fake: FakeTwilio, seen: set[str]) -> None:
     index = pii.blind_index(number, kind="phone")
-    with session_scope() as session:
+    with scope() as session:
         events = session.execute(
             select(ConsentEvent).where(ConsentEvent.phone_index == index).order_by(ConsentEvent.seq)
         ).scalars().all()
@@ -161,8 +163,11 @@ def _show(out: Out, number: str, fake: FakeTwilio, seen: set[str]) -> None:
             out(f'  twilio   received {msg["sid"][:12]} to {mask(number)}: "{msg["body"][:70]}"')
 
 
-def run_demo(out: Out, *, seed: int | None = None) -> DemoResult:
-    """Play the scripted day; returns what it did. Raises on any step that does not behave."""
+def run_demo(out: Out, *, scope: SessionScope, seed: int | None = None) -> DemoResult:
+    """Play the scripted day; returns what it did. Raises on any step that does not behave.
+
+    ``scope`` opens every transaction the demo makes (``session_scope`` from the command).
+    """
     base = get_settings()
     fake = FakeTwilio(base.secret("TWILIO_ACCOUNT_SID"), base.secret("TWILIO_AUTH_TOKEN")).start()
     settings = base.model_copy(update={"TWILIO_API_BASE_URL": fake.base_url, "OUTBOUND_RATE_LIMIT_ENABLED": False})
@@ -172,7 +177,7 @@ def run_demo(out: Out, *, seed: int | None = None) -> DemoResult:
     rng = random.Random(seed)
     try:
         out(f"fake Twilio listening on {fake.base_url}; database {settings.DATABASE_URL.rsplit('/', 1)[-1]}")
-        station_id, sender = _station(out)
+        station_id, sender = _station(out, scope)
         pat, sam = _fresh_number(rng), _fresh_number(rng)
         while sam == pat:
             sam = _fresh_number(rng)
@@ -184,24 +189,24 @@ def run_demo(out: Out, *, seed: int | None = None) -> DemoResult:
             out(f"== Step {len(result.steps)}: {title} ==")
 
         step("an inbound question")
-        _inbound(out, from_=pat, to=sender, body="Hi! What time does the chef arrive on Saturday?")
-        _show(out, pat, fake, seen)
+        _inbound(out, scope, from_=pat, to=sender, body="Hi! What time does the chef arrive on Saturday?")
+        _show(out, scope, pat, fake, seen)
 
         step("STOP, and its one confirmation")
-        _inbound(out, from_=pat, to=sender, body="STOP")
-        sends = _send_pending(out, pat_index, settings)
+        _inbound(out, scope, from_=pat, to=sender, body="STOP")
+        sends = _send_pending(scope, pat_index, settings)
         _expect(any(r.status == "sent" for r in sends), "the opt-out confirmation was not sent")
-        _show(out, pat, fake, seen)
+        _show(out, scope, pat, fake, seen)
 
         step("a marketing send to the opted-out number: blocked")
-        marketing = _put(station_id, pat, "Hibachi Demo: 20% off your next party this month!", "marketing")
-        blocked = send_one(marketing, now=datetime.now(UTC), settings=settings)
+        marketing = _put(scope, station_id, pat, "Hibachi Demo: 20% off your next party this month!", "marketing")
+        blocked = send_one(marketing, now=datetime.now(UTC), settings=settings, scope=scope)
         _expect(blocked.status == "blocked", f"marketing after STOP was {blocked.status}, not blocked")
         out(f"  gate     blocked: {blocked.reason}")
-        _show(out, pat, fake, seen)
+        _show(out, scope, pat, fake, seen)
 
         step("a quiet-hours deferral (simulated clock: 22:30 in New York)")
-        with session_scope() as session:
+        with scope() as session:
             record_event(
                 session,
                 phone_e164=sam,
@@ -212,24 +217,24 @@ def run_demo(out: Out, *, seed: int | None = None) -> DemoResult:
                 occurred_at=datetime.now(UTC),
             )
         late = datetime.now(NEW_YORK).replace(hour=22, minute=30, second=0, microsecond=0)
-        promo = _put(station_id, sam, "Hibachi Demo: weekend slots are open, book now!", "marketing")
-        deferred = send_one(promo, now=late, settings=settings)
+        promo = _put(scope, station_id, sam, "Hibachi Demo: weekend slots are open, book now!", "marketing")
+        deferred = send_one(promo, now=late, settings=settings, scope=scope)
         _expect(deferred.status == "deferred", f"a 22:30 marketing send was {deferred.status}, not deferred")
         out(f"  gate     deferred ({deferred.reason}) at {late.strftime('%H:%M %Z')} recipient time")
-        _show(out, sam, fake, seen)
+        _show(out, scope, sam, fake, seen)
 
         step("START")
-        _inbound(out, from_=pat, to=sender, body="START")
-        sends = _send_pending(out, pat_index, settings)
+        _inbound(out, scope, from_=pat, to=sender, body="START")
+        sends = _send_pending(scope, pat_index, settings)
         _expect(any(r.status == "sent" for r in sends), "the opt-in confirmation was not sent")
-        _show(out, pat, fake, seen)
+        _show(out, scope, pat, fake, seen)
 
         step("a transactional send")
-        reminder = _put(station_id, pat, "Hibachi Demo: your chef arrives Saturday at 5pm. Reply HELP for help.",
+        reminder = _put(scope, station_id, pat, "Hibachi Demo: your chef arrives Saturday at 5pm. Reply HELP for help.",
                         "transactional")
-        sent = send_one(reminder, settings=settings)
+        sent = send_one(reminder, settings=settings, scope=scope)
         _expect(sent.status == "sent", f"the transactional send was {sent.status} ({sent.reason})")
-        _show(out, pat, fake, seen)
+        _show(out, scope, pat, fake, seen)
 
         result.sent = len(fake.messages)
         out("")
@@ -241,8 +246,8 @@ def run_demo(out: Out, *, seed: int | None = None) -> DemoResult:
         fake.stop()
 
 
-def _put(station_id: uuid.UUID, to: str, body: str, purpose: str) -> uuid.UUID:
-    with session_scope() as session:
+def _put(scope: SessionScope, station_id: uuid.UUID, to: str, body: str, purpose: str) -> uuid.UUID:
+    with scope() as session:
         return enqueue(
             session,
             station_id=station_id,

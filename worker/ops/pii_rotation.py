@@ -4,8 +4,11 @@ Procedure (docs/operations.md): put the new key first in PII_KEYS and keep the o
 after it, restart every process (so new writes use the new key and old values still
 decrypt), then run ``msgworker pii rotate``. It walks each table by primary key (keyset
 pagination), locks a batch with ``FOR UPDATE SKIP LOCKED`` (rows a live transaction holds
-are skipped, never waited on), re-encrypts the stale values and commits per batch. A rerun
-picks up only values still under an older key, so an interrupted rotation simply resumes.
+are skipped, never waited on), re-encrypts the stale values and commits per batch, each
+batch in a transaction the command opens (the scope factory it passes in) with its one
+public.audit_logs row (table, key id, id range, counts; a batch that re-encrypted nothing
+writes none). A rerun picks up only values still under an older key, so an interrupted
+rotation simply resumes.
 
 What is *not* rotated: ``compliance.consent_events.phone_encrypted``. The consent ledger is
 append-only (a trigger refuses UPDATE), which is the point of it as evidence, so its
@@ -27,7 +30,10 @@ from typing import Any
 import structlog
 from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, func, literal_column, or_, select, update
 
-from worker.models import ConsentEvent, ConsentState, Customer, OutboundMessage, ReviewItem, WebhookInbox
+from worker import audit
+from worker.audit import Actor
+from worker.db import SessionScope
+from worker.models import AuditAction, ConsentEvent, ConsentState, Customer, OutboundMessage, ReviewItem, WebhookInbox
 from worker.pii import KeyRing, PiiError, key_id_of
 
 __all__ = [
@@ -154,15 +160,16 @@ class TableResult:
 
 
 def rotate_table(
-    engine: Engine,
+    scope: SessionScope,
     rt: RotatedTable,
     ring: KeyRing,
     *,
+    actor: Actor,
     batch_size: int = 500,
     max_batches: int | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> TableResult:
-    """Re-encrypt ``rt``'s stale values under ``ring``'s current key, one committed batch at a time.
+    """Re-encrypt ``rt``'s stale values under ``ring``'s current key, one ``scope()`` transaction per batch.
 
     ``on_batch(rows_examined)`` is called after each commit (the progress bar). Values that
     fail to decrypt are recorded in the result and left untouched; the batch still commits.
@@ -178,16 +185,17 @@ def rotate_table(
     result = TableResult(rt.name)
     last: Any = None
     while max_batches is None or result.batches < max_batches:
-        with engine.begin() as conn:
+        with scope() as session:
             query = select(pk, *(rt.table.c[c] for c, _ in columns)).where(_stale(rt, kid))
             if last is not None:
                 query = query.where(pk > last)
-            rows = conn.execute(query.order_by(pk).limit(batch_size).with_for_update(skip_locked=True)).all()
+            rows = session.execute(query.order_by(pk).limit(batch_size).with_for_update(skip_locked=True)).all()
             if not rows:
                 break
             # Rows grouped by which columns change, so each group is one executemany
             # (psycopg pipelines it): a round trip per batch, not per row.
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            values_before = result.values
             for row in rows:
                 row_id, values = row[0], row[1:]
                 changes: dict[str, Any] = {}
@@ -209,8 +217,24 @@ def rotate_table(
                     .where(pk == bindparam("_row_id"))
                     .values(**{c: bindparam(c) for c in changed}, **keep)
                 )
-                conn.execute(statement, params)
+                session.execute(statement, params)
             last = rows[-1][0]
+            if result.values > values_before:
+                audit.record(
+                    session,
+                    actor,
+                    action=AuditAction.UPDATE,
+                    resource_type="pii_rotation",
+                    resource_id=rt.name,
+                    new_values={
+                        "key_id": kid,
+                        "batch": result.batches + 1,
+                        "rows": len(rows),
+                        "values": result.values - values_before,
+                        "first_id": str(rows[0][0]),
+                        "last_id": str(last),
+                    },
+                )
         result.batches += 1
         result.rows += len(rows)
         log.info("pii_rotate_batch", table=rt.name, batch=result.batches, rows=len(rows), key_id=kid)

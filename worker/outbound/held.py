@@ -38,6 +38,7 @@ from compliance.gate import BlockReason
 from compliance.phones import mask
 from compliance.us_states import STATE_ZONES
 from worker import audit, pii
+from worker.audit import Actor
 from worker.errors import ErrorKind, UserError
 from worker.models import AuditAction, Campaign, OutboundMessage, Station
 
@@ -116,12 +117,12 @@ def state_code(value: str) -> str:
     return code
 
 
-def _reviewer(by: str) -> str:
-    name = by.strip()
+def _reviewer(actor: Actor) -> str:
+    name = actor.name.strip()
     if not name:
         raise HeldError("--by must name the person reviewing")
-    if len(name) > 196:  # the audit actor is "cli:<name>", at most 200 characters
-        raise HeldError("--by is longer than 196 characters")
+    if len(actor.label) > 200:  # the audit actor column holds at most 200 characters
+        raise HeldError(f"--by is longer than {200 - (len(actor.label) - len(name))} characters")
     return name
 
 
@@ -170,29 +171,30 @@ def list_held(session: Session, *, station_code: str | None = None) -> list[Held
 
 
 def release(
-    session: Session, message_id: uuid.UUID, *, state: str, by: str, note: str | None = None
+    session: Session, message_id: uuid.UUID, *, state: str, actor: Actor, note: str | None = None
 ) -> ReviewResult:
     """Place a held row's recipient in ``state`` (staff's word) and put it back in the outbox, due now."""
     code = state_code(state)
     return _review(
         session,
         message_id,
-        by=_reviewer(by),
+        actor=actor,
         note=note,
         values={"status": "pending", "not_before": func.now(), "recipient_state": code, "location_source": STAFF},
     )
 
 
-def cancel(session: Session, message_id: uuid.UUID, *, by: str, note: str | None = None) -> ReviewResult:
+def cancel(session: Session, message_id: uuid.UUID, *, actor: Actor, note: str | None = None) -> ReviewResult:
     """Cancel a held row: it will never be sent."""
     return _review(
-        session, message_id, by=_reviewer(by), note=note, values={"status": "cancelled", "gate_reason": CANCEL_REASON}
+        session, message_id, actor=actor, note=note, values={"status": "cancelled", "gate_reason": CANCEL_REASON}
     )
 
 
 def _review(
-    session: Session, message_id: uuid.UUID, *, by: str, note: str | None, values: dict[str, Any]
+    session: Session, message_id: uuid.UUID, *, actor: Actor, note: str | None, values: dict[str, Any]
 ) -> ReviewResult:
+    by = _reviewer(actor)
     note = note.strip() if note and note.strip() else None
     stmt = (
         update(OutboundMessage)
@@ -218,7 +220,7 @@ def _review(
         new_values["gate_reason"] = CANCEL_REASON
     audit.record(
         session,
-        actor=f"cli:{by}",
+        actor,
         action=AuditAction.UPDATE,
         resource_type="outbound_message",
         resource_id=done.id,

@@ -28,7 +28,9 @@ outbox row are excluded, so two identical texts to one number are told apart by 
 
 The Twilio call happens outside any transaction; the row is then re-locked and updated
 only if it is still in the state we looked at, so two reconcilers (or a late worker) cannot
-both settle one row.
+both settle one row. The pass itself (one transaction to pick the rows, the lookups, one
+transaction per row settled) is driven by ``reconcile_due`` in worker/outbound/send.py, the
+send flow's orchestrator; the functions here run in the transaction they are given.
 """
 
 from __future__ import annotations
@@ -39,15 +41,16 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+from twilio.rest import Client
 
 from worker import pii
-from worker.db import session_scope
 from worker.models import OutboundMessage
 from worker.outbound.delivery import apply_pending_events, lock_sid
-from worker.provider.client import FoundMessage, find_messages, make_client
-from worker.settings import Settings, get_settings
+from worker.provider.client import FoundMessage, find_messages
+from worker.settings import Settings
 
-__all__ = ["ReconcileReport", "reconcile_due"]
+__all__ = ["Candidate", "ReconcileReport", "due_candidates", "look_up", "settle"]
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +75,7 @@ _CANDIDATES = text(
 
 
 @dataclass(frozen=True, slots=True)
-class _Candidate:
+class Candidate:
     id: uuid.UUID
     status: str
     to_encrypted: str
@@ -99,102 +102,100 @@ def _pick(found: list[FoundMessage], body: str, claimed: set[str]) -> FoundMessa
     return matches[0] if matches else None
 
 
-def reconcile_due(*, settings: Settings | None = None, limit: int = 100) -> ReconcileReport:
-    """One pass over rows that need settling (see the module docstring)."""
-    s = settings or get_settings()
-    report = ReconcileReport()
-    with session_scope() as session:
-        rows = [
-            _Candidate(**r._asdict())
-            for r in session.execute(_CANDIDATES, {"stale": s.OUTBOUND_SENDING_STALE_SECONDS, "limit": limit})
-        ]
-        orphans = session.execute(
-            text(
-                "UPDATE core.outbound_messages o SET status = 'pending', updated_at = now() "
-                "WHERE o.status = 'unknown' AND NOT EXISTS (SELECT 1 FROM core.send_attempts a "
-                "WHERE a.outbound_id = o.id AND (a.outcome IS NULL OR a.outcome IN ('timeout', 'accepted'))) "
-                "RETURNING o.id"
-            )
-        ).scalars()
-        report.orphaned.extend(orphans)
-    if not rows:
-        return report
-    client = make_client(s)
-    for row in rows:
-        to = pii.decrypt(row.to_encrypted, kind="phone")
-        since = row.started_at - _CLOCK_SLACK
-        try:
-            found = find_messages(
-                client,
-                to=to,
-                from_=None if row.messaging_service_sid else row.sender_address,
-                date_sent_after=since,
-            )
-        except Exception as exc:  # noqa: BLE001 - any lookup failure: try again next tick
-            log.warning("reconcile_lookup_failed", message_id=str(row.id), error=type(exc).__name__)
-            report.lookup_failed.append(row.id)
-            continue
-        _settle(row, found, s, report)
-    if report.found or report.requeued:
-        log.info("reconcile_pass", found=len(report.found), requeued=len(report.requeued), waiting=len(report.waiting))
-    return report
+def due_candidates(session: Session, s: Settings, *, limit: int, report: ReconcileReport) -> list[Candidate]:
+    """Rows to settle (unknown, or sending past the staleness threshold), oldest decision first.
+
+    An "unknown" row with no open attempt (should not happen) goes straight back to pending,
+    recorded in ``report.orphaned``.
+    """
+    rows = [
+        Candidate(**r._asdict())
+        for r in session.execute(_CANDIDATES, {"stale": s.OUTBOUND_SENDING_STALE_SECONDS, "limit": limit})
+    ]
+    orphans = session.execute(
+        text(
+            "UPDATE core.outbound_messages o SET status = 'pending', updated_at = now() "
+            "WHERE o.status = 'unknown' AND NOT EXISTS (SELECT 1 FROM core.send_attempts a "
+            "WHERE a.outbound_id = o.id AND (a.outcome IS NULL OR a.outcome IN ('timeout', 'accepted'))) "
+            "RETURNING o.id"
+        )
+    ).scalars()
+    report.orphaned.extend(orphans)
+    return rows
 
 
-def _settle(row: _Candidate, found: list[FoundMessage], s: Settings, report: ReconcileReport) -> None:
+def look_up(client: Client, row: Candidate, report: ReconcileReport) -> list[FoundMessage] | None:
+    """Twilio's messages that could be this row's (no transaction open); None if the lookup failed."""
+    to = pii.decrypt(row.to_encrypted, kind="phone")
+    since = row.started_at - _CLOCK_SLACK
+    try:
+        return find_messages(
+            client,
+            to=to,
+            from_=None if row.messaging_service_sid else row.sender_address,
+            date_sent_after=since,
+        )
+    except Exception as exc:  # noqa: BLE001 - any lookup failure: try again next tick
+        log.warning("reconcile_lookup_failed", message_id=str(row.id), error=type(exc).__name__)
+        report.lookup_failed.append(row.id)
+        return None
+
+
+def settle(session: Session, row: Candidate, found: list[FoundMessage], s: Settings, report: ReconcileReport) -> None:
+    """Settle one row from what Twilio listed, if it is still as we saw it (see the module docstring)."""
     rid, attempt_id, started_at, status, body = row.id, row.attempt_id, row.started_at, row.status, row.body
-    with session_scope() as session:
-        sids = [m.sid for m in found]
-        claimed: set[str] = set()
-        if sids:
-            claimed = {
-                sid
-                for sid in session.execute(
-                    select(OutboundMessage.provider_sid).where(
-                        OutboundMessage.provider_sid.in_(sids), OutboundMessage.id != rid
-                    )
-                ).scalars()
-                if sid
-            }
-        match = _pick(found, body, claimed)
-        if match is not None:
-            lock_sid(session, match.sid)
-        msg = session.execute(
-            select(OutboundMessage).where(OutboundMessage.id == rid).with_for_update()
-        ).scalar_one()
-        still_open = session.execute(
-            text("SELECT outcome IS NULL OR outcome = 'timeout' FROM core.send_attempts WHERE id = :id"),
-            {"id": attempt_id},
-        ).scalar_one()
-        if msg.status != status or not still_open:
-            return  # someone settled it while we looked
-        if match is not None:
-            session.execute(
-                text(
-                    "UPDATE core.send_attempts SET outcome = 'reconciled_found', provider_sid = :sid, "
-                    "finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = :id"
-                ),
-                {"sid": match.sid, "id": attempt_id},
-            )
-            msg.provider_sid = match.sid
-            msg.status = "sent"
-            msg.sent_at = match.date_created or datetime.now(UTC)
-            msg.delivery_status = msg.delivery_status or match.status
-            apply_pending_events(session, msg)
-            log.info("reconcile_found", message_id=str(rid), provider_sid=match.sid)
-            report.found.append(rid)
-            return
-        age = datetime.now(UTC) - started_at
-        if age < timedelta(seconds=s.OUTBOUND_RECONCILE_ABSENT_SECONDS):
-            report.waiting.append(rid)
-            return
+    sids = [m.sid for m in found]
+    claimed: set[str] = set()
+    if sids:
+        claimed = {
+            sid
+            for sid in session.execute(
+                select(OutboundMessage.provider_sid).where(
+                    OutboundMessage.provider_sid.in_(sids), OutboundMessage.id != rid
+                )
+            ).scalars()
+            if sid
+        }
+    match = _pick(found, body, claimed)
+    if match is not None:
+        lock_sid(session, match.sid)
+    msg = session.execute(
+        select(OutboundMessage).where(OutboundMessage.id == rid).with_for_update()
+    ).scalar_one()
+    still_open = session.execute(
+        text("SELECT outcome IS NULL OR outcome = 'timeout' FROM core.send_attempts WHERE id = :id"),
+        {"id": attempt_id},
+    ).scalar_one()
+    if msg.status != status or not still_open:
+        return  # someone settled it while we looked
+    if match is not None:
         session.execute(
             text(
-                "UPDATE core.send_attempts SET outcome = 'reconciled_absent', "
+                "UPDATE core.send_attempts SET outcome = 'reconciled_found', provider_sid = :sid, "
                 "finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = :id"
             ),
-            {"id": attempt_id},
+            {"sid": match.sid, "id": attempt_id},
         )
-        msg.status = "pending"
-        msg.not_before = datetime.now(UTC)
-        log.warning("reconcile_absent_requeued", message_id=str(rid), age_seconds=int(age.total_seconds()))
-        report.requeued.append(rid)
+        msg.provider_sid = match.sid
+        msg.status = "sent"
+        msg.sent_at = match.date_created or datetime.now(UTC)
+        msg.delivery_status = msg.delivery_status or match.status
+        apply_pending_events(session, msg)
+        log.info("reconcile_found", message_id=str(rid), provider_sid=match.sid)
+        report.found.append(rid)
+        return
+    age = datetime.now(UTC) - started_at
+    if age < timedelta(seconds=s.OUTBOUND_RECONCILE_ABSENT_SECONDS):
+        report.waiting.append(rid)
+        return
+    session.execute(
+        text(
+            "UPDATE core.send_attempts SET outcome = 'reconciled_absent', "
+            "finished_at = coalesce(finished_at, clock_timestamp()) WHERE id = :id"
+        ),
+        {"id": attempt_id},
+    )
+    msg.status = "pending"
+    msg.not_before = datetime.now(UTC)
+    log.warning("reconcile_absent_requeued", message_id=str(rid), age_seconds=int(age.total_seconds()))
+    report.requeued.append(rid)

@@ -1,5 +1,8 @@
 """Step 3 of sending (see worker/outbound/send.py): record what Twilio answered.
 
+Every function here runs in the caller's transaction (the send orchestrator,
+worker/outbound/send.py, opens one per step) and never commits.
+
 Accepted sends of a batch are recorded in one transaction: the sids' advisory locks first
 (``LockNamespace.DELIVERY_SID``, ascending: the order status-callback ingest uses, sid then
 row, so the two cannot deadlock), then the attempts and rows, then any status callbacks that
@@ -29,7 +32,6 @@ from twilio.base.exceptions import TwilioRestException
 
 from compliance.twilio_errors import Category, classify
 from worker.consent.ledger import record_carrier_opt_out
-from worker.db import session_scope
 from worker.locks import LockNamespace, lock_number, text_key
 from worker.models import OutboundMessage
 from worker.outbound.decide import Prepared, SendResult
@@ -67,33 +69,30 @@ _ORPHAN_EVENTS = text(
 )
 
 
-def record_accepted(accepted: Sequence[tuple[Prepared, SentMessage]]) -> list[SendResult]:
-    """Store the sids of accepted sends (one transaction for the batch)."""
+def record_accepted(session: Session, accepted: Sequence[tuple[Prepared, SentMessage]]) -> list[SendResult]:
+    """Store the sids of accepted sends (the batch's one transaction is the caller's)."""
     if not accepted:
         return []
     sids = [sent.sid for _, sent in accepted]
-    with session_scope() as session:
+    session.execute(_LOCK_SIDS, {"ns": int(LockNamespace.DELIVERY_SID), "keys": sorted({text_key(s) for s in sids})})
+    session.execute(_ACCEPT_ATTEMPTS, {"attempt_ids": [p.attempt_id for p, _ in accepted], "sids": sids})
+    updated = set(
         session.execute(
-            _LOCK_SIDS, {"ns": int(LockNamespace.DELIVERY_SID), "keys": sorted({text_key(s) for s in sids})}
-        )
-        session.execute(_ACCEPT_ATTEMPTS, {"attempt_ids": [p.attempt_id for p, _ in accepted], "sids": sids})
-        updated = set(
-            session.execute(
-                _ACCEPT_ROWS,
-                {
-                    "ids": [p.message_id for p, _ in accepted],
-                    "sids": sids,
-                    "statuses": [sent.status for _, sent in accepted],
-                },
-            ).scalars()
-        )
-        # Callbacks that beat us here were stored without an outbound row: attach them now.
-        for sid in session.execute(_ORPHAN_EVENTS, {"sids": sids}).scalars():
-            msg = session.execute(
-                select(OutboundMessage).where(OutboundMessage.provider_sid == sid).with_for_update()
-            ).scalar_one_or_none()
-            if msg is not None:
-                apply_pending_events(session, msg)
+            _ACCEPT_ROWS,
+            {
+                "ids": [p.message_id for p, _ in accepted],
+                "sids": sids,
+                "statuses": [sent.status for _, sent in accepted],
+            },
+        ).scalars()
+    )
+    # Callbacks that beat us here were stored without an outbound row: attach them now.
+    for sid in session.execute(_ORPHAN_EVENTS, {"sids": sids}).scalars():
+        msg = session.execute(
+            select(OutboundMessage).where(OutboundMessage.provider_sid == sid).with_for_update()
+        ).scalar_one_or_none()
+        if msg is not None:
+            apply_pending_events(session, msg)
     results: list[SendResult] = []
     for prep, sent in accepted:
         if prep.message_id in updated:
@@ -154,79 +153,76 @@ def _retry_later(msg: OutboundMessage, prep: Prepared, settings: Settings, *, qu
     msg.not_before = datetime.now(UTC) + _backoff(prep.attempts, queue_full=queue_full)
 
 
-def record_error(prep: Prepared, exc: TwilioRestException, settings: Settings) -> SendResult:
+def record_error(session: Session, prep: Prepared, exc: TwilioRestException, settings: Settings) -> SendResult:
     code = int(exc.code) if exc.code is not None else None
     info = classify(code, exc.status)
-    with session_scope() as session:
-        if info.category is Category.OPT_OUT:
-            lock_number(session, prep.to_index)  # the ledger write below needs it; number before row
-        msg = _lock_sending_row(session, prep)
-        outcome = "retryable" if info.category in (Category.RETRYABLE, Category.QUEUE_FULL) else "refused"
-        if info.category is Category.OUTCOME_UNKNOWN:
-            outcome = "timeout"
-        _finish_attempt(
-            session, prep, outcome=outcome, http_status=exc.status, error_code=code, error_message=str(exc.msg)
-        )
-        if msg is None:
-            return SendResult(prep.message_id, "skipped", "row_changed", error_code=code)
-        msg.error_code = code
-        if info.category is Category.OPT_OUT:
-            msg.status, msg.gate_reason = "blocked", "carrier_opt_out"
-            record_carrier_opt_out(
-                session,
-                phone_e164=prep.to,
-                station_id=prep.station_id,
-                error_code=code or 21610,
-                provider_ref=f"outbound:{prep.message_id}",
-                occurred_at=datetime.now(UTC),
-            )
-        elif info.category in (Category.INVALID_RECIPIENT, Category.PERMANENT, Category.UNDELIVERABLE_NUMBER):
-            msg.status, msg.gate_reason = "failed", info.category.value
-            if info.marks_number and code is not None:
-                on_delivery_error(session, msg, code)
-        elif info.category is Category.OUTCOME_UNKNOWN:
-            msg.status = "unknown"
-        else:
-            _retry_later(msg, prep, settings, queue_full=info.category is Category.QUEUE_FULL)
-        log.info(
-            "send_error", message_id=str(prep.message_id), error_code=code, http_status=exc.status, status=msg.status
-        )
-        return SendResult(prep.message_id, msg.status, msg.gate_reason, error_code=code)
-
-
-def record_transport_error(prep: Prepared, exc: BaseException, settings: Settings) -> SendResult:
-    never_reached = request_never_reached_twilio(exc)
-    with session_scope() as session:
-        msg = _lock_sending_row(session, prep)
-        _finish_attempt(
+    if info.category is Category.OPT_OUT:
+        lock_number(session, prep.to_index)  # the ledger write below needs it; number before row
+    msg = _lock_sending_row(session, prep)
+    outcome = "retryable" if info.category in (Category.RETRYABLE, Category.QUEUE_FULL) else "refused"
+    if info.category is Category.OUTCOME_UNKNOWN:
+        outcome = "timeout"
+    _finish_attempt(
+        session, prep, outcome=outcome, http_status=exc.status, error_code=code, error_message=str(exc.msg)
+    )
+    if msg is None:
+        return SendResult(prep.message_id, "skipped", "row_changed", error_code=code)
+    msg.error_code = code
+    if info.category is Category.OPT_OUT:
+        msg.status, msg.gate_reason = "blocked", "carrier_opt_out"
+        record_carrier_opt_out(
             session,
-            prep,
-            outcome="retryable" if never_reached else "timeout",
-            error_message=f"{type(exc).__name__}: {str(exc)[:300]}",
+            phone_e164=prep.to,
+            station_id=prep.station_id,
+            error_code=code or 21610,
+            provider_ref=f"outbound:{prep.message_id}",
+            occurred_at=datetime.now(UTC),
         )
-        if msg is None:
-            return SendResult(prep.message_id, "skipped", "row_changed")
-        if never_reached:
-            _retry_later(msg, prep, settings)
-        else:
-            msg.status = "unknown"
-        log.warning(
-            "send_transport_error",
-            message_id=str(prep.message_id),
-            error=type(exc).__name__,
-            never_reached=never_reached,
-            status=msg.status,
-        )
-        return SendResult(prep.message_id, msg.status, msg.gate_reason)
+    elif info.category in (Category.INVALID_RECIPIENT, Category.PERMANENT, Category.UNDELIVERABLE_NUMBER):
+        msg.status, msg.gate_reason = "failed", info.category.value
+        if info.marks_number and code is not None:
+            on_delivery_error(session, msg, code)
+    elif info.category is Category.OUTCOME_UNKNOWN:
+        msg.status = "unknown"
+    else:
+        _retry_later(msg, prep, settings, queue_full=info.category is Category.QUEUE_FULL)
+    log.info(
+        "send_error", message_id=str(prep.message_id), error_code=code, http_status=exc.status, status=msg.status
+    )
+    return SendResult(prep.message_id, msg.status, msg.gate_reason, error_code=code)
 
 
-def abandon(prep: Prepared, why: str) -> SendResult:
+def record_transport_error(session: Session, prep: Prepared, exc: BaseException, settings: Settings) -> SendResult:
+    never_reached = request_never_reached_twilio(exc)
+    msg = _lock_sending_row(session, prep)
+    _finish_attempt(
+        session,
+        prep,
+        outcome="retryable" if never_reached else "timeout",
+        error_message=f"{type(exc).__name__}: {str(exc)[:300]}",
+    )
+    if msg is None:
+        return SendResult(prep.message_id, "skipped", "row_changed")
+    if never_reached:
+        _retry_later(msg, prep, settings)
+    else:
+        msg.status = "unknown"
+    log.warning(
+        "send_transport_error",
+        message_id=str(prep.message_id),
+        error=type(exc).__name__,
+        never_reached=never_reached,
+        status=msg.status,
+    )
+    return SendResult(prep.message_id, msg.status, msg.gate_reason)
+
+
+def abandon(session: Session, prep: Prepared, why: str) -> SendResult:
     """The Twilio call was not made: the attempt is closed and the row goes back to the outbox."""
-    with session_scope() as session:
-        msg = _lock_sending_row(session, prep)
-        _finish_attempt(session, prep, outcome="abandoned", error_message=why)
-        if msg is None:
-            return SendResult(prep.message_id, "skipped", "row_changed")
-        msg.status = "pending"
-        log.warning("send_abandoned_before_call", message_id=str(prep.message_id), why=why)
-        return SendResult(prep.message_id, "pending", why)
+    msg = _lock_sending_row(session, prep)
+    _finish_attempt(session, prep, outcome="abandoned", error_message=why)
+    if msg is None:
+        return SendResult(prep.message_id, "skipped", "row_changed")
+    msg.status = "pending"
+    log.warning("send_abandoned_before_call", message_id=str(prep.message_id), why=why)
+    return SendResult(prep.message_id, "pending", why)

@@ -29,6 +29,14 @@ statement and stores ``pg_current_snapshot()`` in gate_basis: the set of transac
 could see, which tests (tests/e2e/outbound/test_send_race.py) and auditors can check against the
 opt-out event's transaction.
 
+This module owns the flow's transactions (tests/unit/project/test_layout.py allows it, the
+CLI, tasks/ and the ingest drain, and nobody else, to open them): each step above, and each
+error recorded, is one ``scope()`` transaction, ``session_scope`` unless the caller passes
+another (the demo passes its own; the tests pass one inside their rolled-back transaction).
+The functions it calls in decide.py, results.py and reconcile.py take that session and never
+commit. ``reconcile_due`` drives the reconciler the same way: one transaction to pick the
+rows, the Twilio lookups with none open, one transaction per row settled.
+
 A crash between 1 and 3 leaves the row "sending" with an attempt with no outcome; the
 reconciler treats such rows, once stale, like "unknown". A worker paused for longer than
 that between 1 and 2 would race the reconciler, so step 2 refuses to call Twilio when the
@@ -46,10 +54,12 @@ from datetime import UTC, datetime
 
 import requests
 import structlog
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
-from worker.db import session_scope
+from worker.db import SessionScope, session_scope
 from worker.outbound.decide import Claimed, Prepared, SendResult, decide, decide_batch, read_decision
+from worker.outbound.reconcile import ReconcileReport, due_candidates, look_up, settle
 from worker.outbound.results import abandon, record_accepted, record_error, record_transport_error
 from worker.provider.client import SentMessage, make_client, send_sms
 from worker.settings import Settings, get_settings
@@ -58,9 +68,11 @@ __all__ = [
     "STATUS_CALLBACK_PATH",
     "Claimed",
     "Prepared",
+    "ReconcileReport",
     "SendResult",
     "decide",
     "read_decision",
+    "reconcile_due",
     "send_batch",
     "send_one",
 ]
@@ -98,12 +110,12 @@ def _call(prep: Prepared, settings: Settings) -> SentMessage | BaseException:
         return exc
 
 
-def _record_failure(prep: Prepared, exc: BaseException, settings: Settings) -> SendResult:
+def _record_failure(session: Session, prep: Prepared, exc: BaseException, settings: Settings) -> SendResult:
     if isinstance(exc, TwilioRestException):
-        return record_error(prep, exc, settings)
+        return record_error(session, prep, exc, settings)
     if not isinstance(exc, requests.exceptions.RequestException):
         log.error("send_unexpected_error", message_id=str(prep.message_id), error=type(exc).__name__)
-    return record_transport_error(prep, exc, settings)
+    return record_transport_error(session, prep, exc, settings)
 
 
 def send_batch(
@@ -112,15 +124,16 @@ def send_batch(
     task_id: str | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
+    scope: SessionScope = session_scope,
 ) -> list[SendResult]:
     """Decide, send and record these rows (see the module docstring); one result per id, in order.
 
     ``now`` overrides the gate's clock (the demo's scripted day); decided_at is always the
-    database's clock.
+    database's clock. ``scope`` opens each step's transaction.
     """
     settings = settings or get_settings()
     gate_now = now or datetime.now(UTC)
-    with session_scope() as session:
+    with scope() as session:
         results, prepared = decide_batch(session, message_ids, task_id=task_id, now=gate_now, settings=settings)
 
     # Step 2. A decision this old may already be in the reconciler's hands: do not call.
@@ -128,7 +141,8 @@ def send_batch(
     for prep in prepared:
         age = (datetime.now(UTC) - prep.decided_at).total_seconds()
         if age > settings.OUTBOUND_SENDING_STALE_SECONDS / 2:
-            results.append(abandon(prep, f"decision {age:.0f}s old before the call"))
+            with scope() as session:
+                results.append(abandon(session, prep, f"decision {age:.0f}s old before the call"))
         else:
             calls.append(prep)
     if len(calls) == 1:
@@ -138,10 +152,13 @@ def send_batch(
 
     # Step 3.
     accepted = [(p, a) for p, a in zip(calls, answers, strict=True) if isinstance(a, SentMessage)]
-    results.extend(record_accepted(accepted))
+    if accepted:
+        with scope() as session:
+            results.extend(record_accepted(session, accepted))
     for prep, answer in zip(calls, answers, strict=True):
         if not isinstance(answer, SentMessage):
-            results.append(_record_failure(prep, answer, settings))
+            with scope() as session:  # one transaction per error: one bad row cannot undo another's record
+                results.append(_record_failure(session, prep, answer, settings))
     by_id = {r.message_id: r for r in results}
     return [by_id[i] for i in message_ids]
 
@@ -152,6 +169,33 @@ def send_one(
     task_id: str | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
+    scope: SessionScope = session_scope,
 ) -> SendResult:
     """send_batch for one row."""
-    return send_batch([message_id], task_id=task_id, now=now, settings=settings)[0]
+    return send_batch([message_id], task_id=task_id, now=now, settings=settings, scope=scope)[0]
+
+
+def reconcile_due(
+    *, settings: Settings | None = None, limit: int = 100, scope: SessionScope = session_scope
+) -> ReconcileReport:
+    """One pass over rows whose outcome is unknown (worker/outbound/reconcile.py says how).
+
+    No transaction is open during a Twilio lookup; each row is settled in its own, so one
+    row's failure leaves the others' settlements committed.
+    """
+    s = settings or get_settings()
+    report = ReconcileReport()
+    with scope() as session:
+        rows = due_candidates(session, s, limit=limit, report=report)
+    if not rows:
+        return report
+    client = make_client(s)
+    for row in rows:
+        found = look_up(client, row, report)
+        if found is None:
+            continue
+        with scope() as session:
+            settle(session, row, found, s, report)
+    if report.found or report.requeued:
+        log.info("reconcile_pass", found=len(report.found), requeued=len(report.requeued), waiting=len(report.waiting))
+    return report

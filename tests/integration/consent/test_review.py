@@ -10,13 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from tasks.consent import run_deadline_tick
 from tests.factories import make_customer, make_station
 from tests.support.consent import make_inbound
+from worker.audit import Actor
 from worker.consent import review
 from worker.consent.inbound import handle_inbound
 from worker.consent.ledger import verify_ledger
 from worker.consent.state import covering_state
-from worker.db import session_scope
+from worker.db import SessionScope
 from worker.models import AuditLog, ConsentEvent, Customer, OutboundMessage, ReviewItem, Station
 
 REVIEW_BODY = "Dont text me at work"
@@ -42,8 +44,8 @@ def test_resolve_not_opt_out_lifts_the_pause(db_session: Session) -> None:
     station = make_station(db_session)
     customer = make_customer(db_session, station)
     item = _open(db_session, station, customer)
-    result = review.resolve(db_session, item.id, resolution="not_opt_out", by="alice", note="asked about a booking",
-                            actor="cli:alice")
+    result = review.resolve(db_session, item.id, resolution="not_opt_out", actor=Actor.cli("alice"),
+                            note="asked about a booking")
     assert result.item.status == "resolved_not_opt_out"
     assert result.opt_out is None
     assert result.resolved.event.evidence["resolved_by"] == "alice"
@@ -63,7 +65,8 @@ def test_resolve_opt_out_records_it_and_confirms(db_session: Session) -> None:
     station = make_station(db_session)
     customer = make_customer(db_session, station)
     item = _open(db_session, station, customer)
-    result = review.resolve(db_session, item.id, resolution="opt_out", by="bob", note="reads as a revocation")
+    result = review.resolve(db_session, item.id, resolution="opt_out", actor=Actor.cli("bob"),
+                            note="reads as a revocation")
     assert result.item.status == "resolved_opt_out"
     assert result.opt_out is not None
     assert result.opt_out.moved_to_opted_out
@@ -73,7 +76,7 @@ def test_resolve_opt_out_records_it_and_confirms(db_session: Session) -> None:
     assert covering_state(db_session, customer.phone_index, station.id).opted_out
     assert [k for k, _ in _kinds(db_session, customer)] == ["review_opened", "opt_out", "review_resolved"]
     with pytest.raises(review.ReviewError, match="already resolved_opt_out"):
-        review.resolve(db_session, item.id, resolution="not_opt_out", by="bob", note="again")
+        review.resolve(db_session, item.id, resolution="not_opt_out", actor=Actor.cli("bob"), note="again")
     assert verify_ledger(db_session).ok
 
 
@@ -84,9 +87,9 @@ def test_pause_stays_while_another_review_is_open(db_session: Session) -> None:
     first = _open(db_session, station, customer)
     second = _open(db_session, station, customer)
     assert customer.phone_index is not None
-    review.resolve(db_session, first.id, resolution="not_opt_out", by="a", note="n")
+    review.resolve(db_session, first.id, resolution="not_opt_out", actor=Actor.cli("a"), note="n")
     assert covering_state(db_session, customer.phone_index, station.id).pending_review
-    review.resolve(db_session, second.id, resolution="not_opt_out", by="a", note="n")
+    review.resolve(db_session, second.id, resolution="not_opt_out", actor=Actor.cli("a"), note="n")
     assert not covering_state(db_session, customer.phone_index, station.id).pending_review
     assert verify_ledger(db_session).ok
 
@@ -126,22 +129,22 @@ def test_deadline_across_thanksgiving_then_expiry(db_session: Session) -> None:
     assert events["review_deadline_near"]["log_level"] == "warning"
 
 
-def test_deadline_tick_expires_due_items_in_their_own_transactions(clean_db: str) -> None:
+def test_deadline_tick_expires_due_items_in_their_own_transactions(db_scope: SessionScope) -> None:
     """The beat tick's runner converts every overdue item (committed) and leaves the others open."""
-    with session_scope() as session:
+    with db_scope() as session:
         station = make_station(session)
         overdue = _open(session, station, make_customer(session, station), datetime(2026, 1, 2, 15, tzinfo=UTC))
         fresh = _open(session, station, make_customer(session, station), datetime(2026, 3, 2, 15, tzinfo=UTC))
         overdue_id, fresh_id = overdue.id, fresh.id
-    result = review.run_deadline_tick(now=datetime(2026, 3, 3, 15, tzinfo=UTC))
+    result = run_deadline_tick(now=datetime(2026, 3, 3, 15, tzinfo=UTC), scope=db_scope)
     assert result.expired == [overdue_id]
     assert result.failed == []
-    with session_scope() as session:
+    with db_scope() as session:
         assert session.get(ReviewItem, overdue_id).status == "expired_opt_out"  # type: ignore[union-attr]
         assert session.get(ReviewItem, fresh_id).status == "open"  # type: ignore[union-attr]
         confirmations = session.execute(
             select(OutboundMessage).where(OutboundMessage.purpose == "compliance")
         ).scalars().all()
         assert len(confirmations) == 1
-    again = review.run_deadline_tick(now=datetime(2026, 3, 3, 15, tzinfo=UTC))
+    again = run_deadline_tick(now=datetime(2026, 3, 3, 15, tzinfo=UTC), scope=db_scope)
     assert again.expired == []

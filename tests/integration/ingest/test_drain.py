@@ -1,4 +1,9 @@
-"""The drain, the sweeper and `msgworker inbox` on committed rows (real database, real concurrency)."""
+"""The drain, the sweeper and `msgworker inbox` (real database, real concurrency).
+
+The drain owns its transactions through a scope factory: tests of one drain at a time run it
+inside their own rolled-back transaction (``db_scope``); the races between drains, and the
+CLI, which opens real transactions of its own, run on committed rows (``clean_db``).
+"""
 
 from __future__ import annotations
 
@@ -16,34 +21,40 @@ from tests.factories import make_station, phone, station_number
 from tests.support.webhooks import meta_message_body, new_sid, sms_pairs
 from worker import pii
 from worker.cli import app as cli_app
-from worker.db import session_scope
+from worker.db import SessionScope, session_scope
 from worker.ingest import drain as drain_module
 from worker.ingest.drain import MAX_ATTEMPTS, drain, sweep
 from worker.ingest.service import sweep_now
-from worker.models import Customer, Message, MessageThread, StationSender
-from worker.web.inbox_store import store
+from worker.models import Customer, Message, MessageThread, StationSender, WebhookInbox
 
 runner = CliRunner()
 
 
-def store_sms(*, from_: str, to: str, body: str = "hello", sid: str | None = None) -> str:
+def store_webhook(scope: SessionScope, *, provider: str, event_id: str, content_type: str, payload: str) -> None:
+    """The row the receiver stores (worker/web/inbox_store.py), written in the test's scope."""
+    with scope() as session:
+        session.add(WebhookInbox(provider=provider, provider_event_id=event_id, content_type=content_type,
+                                 payload_encrypted=pii.encrypt(payload, kind="inbox")))
+
+
+def store_sms(scope: SessionScope, *, from_: str, to: str, body: str = "hello", sid: str | None = None) -> str:
     sid = sid or new_sid()
-    store(provider="twilio_sms", event_id=sid, delivery_id=None, content_type="application/x-www-form-urlencoded",
-          payload=urlencode(sms_pairs(sid=sid, from_=from_, to=to, body=body)))
+    store_webhook(scope, provider="twilio_sms", event_id=sid, content_type="application/x-www-form-urlencoded",
+                  payload=urlencode(sms_pairs(sid=sid, from_=from_, to=to, body=body)))
     return sid
 
 
-def new_station(*, page: str | None = None) -> str:
+def new_station(scope: SessionScope, *, page: str | None = None) -> str:
     to = station_number()
-    with session_scope() as session:
+    with scope() as session:
         station = make_station(session, sms_number=to)
         if page is not None:
             session.add(StationSender(station_id=station.id, channel="facebook", address=page))
     return to
 
 
-def inbox_row(sid: str) -> dict[str, object]:
-    with session_scope() as session:
+def inbox_row(scope: SessionScope, sid: str) -> dict[str, object]:
+    with scope() as session:
         row = session.execute(
             text("SELECT id, status, attempts, last_error FROM core.webhook_inbox WHERE provider_event_id = :e"),
             {"e": sid},
@@ -51,8 +62,8 @@ def inbox_row(sid: str) -> dict[str, object]:
     return dict(row._mapping)
 
 
-def scalar(sql: str, **params: object) -> int:
-    with session_scope() as session:
+def scalar(scope: SessionScope, sql: str, **params: object) -> int:
+    with scope() as session:
         return int(session.execute(text(sql), params).scalar_one())
 
 
@@ -75,43 +86,43 @@ def in_threads(n: int, target: Callable[[int], None]) -> None:
     assert errors == []
 
 
-def test_drain_processes_everything_pending_in_batches(clean_db: str) -> None:
+def test_drain_processes_everything_pending_in_batches(db_scope: SessionScope) -> None:
     """drain() claims rows in batches until none is pending; good rows processed, a bad one failed, each once."""
-    to = new_station()
-    good = [store_sms(from_=phone(), to=to) for _ in range(5)]
-    bad = store_sms(from_=phone(), to=station_number())
-    stats = drain(batch_size=2, max_seconds=30)
+    to = new_station(db_scope)
+    good = [store_sms(db_scope, from_=phone(), to=to) for _ in range(5)]
+    bad = store_sms(db_scope, from_=phone(), to=station_number())
+    stats = drain(batch_size=2, max_seconds=30, scope=db_scope)
     assert (stats.processed, stats.failed, stats.retry, stats.stopped_by) == (5, 1, 0, "empty")
     assert stats.batches == 3
-    assert {inbox_row(s)["status"] for s in good} == {"processed"}
-    assert inbox_row(bad)["status"] == "failed"
-    assert {inbox_row(s)["attempts"] for s in [*good, bad]} == {1}
-    assert drain(batch_size=2, max_seconds=30).batches == 0
+    assert {inbox_row(db_scope, s)["status"] for s in good} == {"processed"}
+    assert inbox_row(db_scope, bad)["status"] == "failed"
+    assert {inbox_row(db_scope, s)["attempts"] for s in [*good, bad]} == {1}
+    assert drain(batch_size=2, max_seconds=30, scope=db_scope).batches == 0
 
 
 def test_concurrent_first_messages_from_one_number_make_one_customer_and_thread(clean_db: str) -> None:
     """Eight messages from a new number, processed by eight transactions at once: one customer, one thread."""
-    to = new_station()
+    to = new_station(session_scope)
     sender = phone()
-    sids = [store_sms(from_=sender, to=to, body=f"msg {i}") for i in range(8)]
-    ids = [inbox_row(s)["id"] for s in sids]
+    sids = [store_sms(session_scope, from_=sender, to=to, body=f"msg {i}") for i in range(8)]
+    ids = [inbox_row(session_scope, s)["id"] for s in sids]
     in_threads(8, lambda i: drain_module._run_batch([ids[i]]))  # type: ignore[list-item]
     index = pii.blind_index(sender, kind="phone")
-    assert scalar("SELECT count(*) FROM core.customers WHERE phone_index = :p", p=index) == 1
-    assert scalar("SELECT count(*) FROM core.message_threads t JOIN core.customers c ON c.id = t.customer_id"
-                  " WHERE c.phone_index = :p", p=index) == 1
-    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 8
+    assert scalar(session_scope, "SELECT count(*) FROM core.customers WHERE phone_index = :p", p=index) == 1
+    assert scalar(session_scope, "SELECT count(*) FROM core.message_threads t JOIN core.customers c"
+                  " ON c.id = t.customer_id WHERE c.phone_index = :p", p=index) == 1
+    assert scalar(session_scope, "SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 8
 
 
 def test_concurrent_social_first_messages_make_one_thread(clean_db: str) -> None:
     """Six Messenger posts from one new PSID processed at once converge on one customer stub and one thread."""
     page = uuid.uuid4().hex[:15]
-    new_station(page=page)
+    new_station(session_scope, page=page)
     psid = uuid.uuid4().hex[:16]
     for i in range(6):
         raw = meta_message_body(page_id=page, sender_id=psid, mid=f"m{i}{psid}").decode()
-        store(provider="meta", event_id=f"sha256:{i}{psid}", delivery_id=None, content_type="application/json",
-              payload=raw)
+        store_webhook(session_scope, provider="meta", event_id=f"sha256:{i}{psid}", content_type="application/json",
+                      payload=raw)
     with session_scope() as session:
         ids = session.execute(text("SELECT id FROM core.webhook_inbox WHERE provider = 'meta'")).scalars().all()
     in_threads(6, lambda i: drain_module._run_batch([ids[i]]))
@@ -126,70 +137,71 @@ def test_concurrent_social_first_messages_make_one_thread(clean_db: str) -> None
 
 def test_two_drains_at_once_process_each_row_exactly_once(clean_db: str) -> None:
     """Two drains racing over the same backlog (many numbers, some repeated) split it without deadlock or repeats."""
-    to = new_station()
+    to = new_station(session_scope)
     senders = [phone() for _ in range(15)]
-    sids = [store_sms(from_=senders[i % 15], to=to) for i in range(60)]
+    sids = [store_sms(session_scope, from_=senders[i % 15], to=to) for i in range(60)]
     results: list[drain_module.DrainStats] = []
     in_threads(2, lambda _i: results.append(drain(batch_size=7, max_seconds=60)))
     assert sum(r.processed for r in results) == 60
     assert sum(r.retry + r.failed for r in results) == 0
-    assert scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 60
-    assert scalar("SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed' AND attempts = 1") == 60
+    assert scalar(session_scope, "SELECT count(*) FROM core.messages WHERE provider_message_id = ANY(:s)", s=sids) == 60
+    assert scalar(session_scope,
+                  "SELECT count(*) FROM core.webhook_inbox WHERE status = 'processed' AND attempts = 1") == 60
 
 
-def test_claimed_rows_are_leased_and_attempts_survive_a_crash(clean_db: str) -> None:
+def test_claimed_rows_are_leased_and_attempts_survive_a_crash(db_scope: SessionScope) -> None:
     """A claim counts the attempt at once; a claim that never commits its work leaves the row pending and leased."""
-    to = new_station()
-    sid = store_sms(from_=phone(), to=to)
-    claimed = drain_module._claim(10)  # ... and the worker dies before processing
+    to = new_station(db_scope)
+    sid = store_sms(db_scope, from_=phone(), to=to)
+    claimed = drain_module._claim(10, db_scope)  # ... and the worker dies before processing
     assert len(claimed) == 1
-    assert inbox_row(sid)["attempts"] == 1
-    assert drain_module._claim(10) == []  # leased: another drain does not take it yet
-    with session_scope() as session:  # the lease runs out
+    assert inbox_row(db_scope, sid)["attempts"] == 1
+    assert drain_module._claim(10, db_scope) == []  # leased: another drain does not take it yet
+    with db_scope() as session:  # the lease runs out
         session.execute(text("UPDATE core.webhook_inbox SET enqueued_at = now() - interval '1 hour'"))
-    stats = drain(batch_size=10, max_seconds=30)
+    stats = drain(batch_size=10, max_seconds=30, scope=db_scope)
     assert stats.processed == 1
-    assert inbox_row(sid)["attempts"] == 2
+    assert inbox_row(db_scope, sid)["attempts"] == 2
 
 
-def test_sweeper_gives_up_after_max_attempts_with_the_last_error(clean_db: str) -> None:
+def test_sweeper_gives_up_after_max_attempts_with_the_last_error(db_scope: SessionScope) -> None:
     """A row that used all its attempts is failed by the sweeper with its last error, never claimed again."""
-    to = new_station()
-    sid = store_sms(from_=phone(), to=to)
-    with session_scope() as session:
+    to = new_station(db_scope)
+    sid = store_sms(db_scope, from_=phone(), to=to)
+    with db_scope() as session:
         session.execute(
             text("UPDATE core.webhook_inbox SET attempts = :n, last_error = 'transient: lock timeout',"
                  " enqueued_at = now() - interval '1 hour'"),
             {"n": MAX_ATTEMPTS},
         )
-    assert drain_module._claim(10) == []
-    result = sweep(grace_seconds=60)
+    assert drain_module._claim(10, db_scope) == []
+    result = sweep(grace_seconds=60, scope=db_scope)
     assert result.gave_up == 1
-    row = inbox_row(sid)
+    row = inbox_row(db_scope, sid)
     assert row["status"] == "failed"
     assert row["last_error"] == f"gave up after {MAX_ATTEMPTS} attempts; last error: transient: lock timeout"
 
 
-def test_sweep_drains_rows_left_pending_past_the_grace_period(clean_db: str) -> None:
+def test_sweep_drains_rows_left_pending_past_the_grace_period(db_scope: SessionScope) -> None:
     """Rows stored without a drain (lost kick) are processed by the sweep once older than the grace period."""
-    to = new_station()
-    sids = [store_sms(from_=phone(), to=to) for _ in range(3)]
-    assert sweep(grace_seconds=60).stale == 0  # too young: nothing to do yet
-    with session_scope() as session:
+    to = new_station(db_scope)
+    sids = [store_sms(db_scope, from_=phone(), to=to) for _ in range(3)]
+    assert sweep(grace_seconds=60, scope=db_scope).stale == 0  # too young: nothing to do yet
+    with db_scope() as session:
         session.execute(text("UPDATE core.webhook_inbox SET received_at = now() - interval '10 minutes'"))
-    out = sweep_now()
+    out = sweep_now(scope=db_scope)
     assert out["stale"] == 3
     assert out["drain"]["processed"] == 3
-    assert {inbox_row(s)["status"] for s in sids} == {"processed"}
+    assert {inbox_row(db_scope, s)["status"] for s in sids} == {"processed"}
 
 
 def test_inbox_cli_lists_shows_and_retries_failed_rows(clean_db: str) -> None:
     """`inbox failed` lists the reason, `show` masks numbers, `retry` succeeds once the station exists."""
     to = station_number()
     sender = phone()
-    sid = store_sms(from_=sender, to=to, body="STOP please")
+    sid = store_sms(session_scope, from_=sender, to=to, body="STOP please")
     drain(batch_size=10, max_seconds=30)
-    row_id = str(inbox_row(sid)["id"])
+    row_id = str(inbox_row(session_scope, sid)["id"])
 
     listed = runner.invoke(cli_app, ["inbox", "failed"])
     assert listed.exit_code == 0, listed.output
@@ -217,7 +229,7 @@ def test_inbox_cli_lists_shows_and_retries_failed_rows(clean_db: str) -> None:
     fixed = runner.invoke(cli_app, ["inbox", "retry", row_id])
     assert fixed.exit_code == 0, fixed.output
     assert "processed" in fixed.output
-    assert inbox_row(sid)["status"] == "processed"
+    assert inbox_row(session_scope, sid)["status"] == "processed"
     assert runner.invoke(cli_app, ["inbox", "failed"]).output.strip() == "no failed inbox rows"
 
     stats = json.loads(runner.invoke(cli_app, ["inbox", "stats", "--json"]).stdout)
@@ -227,9 +239,9 @@ def test_inbox_cli_lists_shows_and_retries_failed_rows(clean_db: str) -> None:
 def test_inbox_cli_retry_all_and_bad_ids(clean_db: str) -> None:
     """`retry --all` re-runs every failed row; an unknown or malformed id is a clear error."""
     to = station_number()
-    sids = [store_sms(from_=phone(), to=to) for _ in range(3)]
+    sids = [store_sms(session_scope, from_=phone(), to=to) for _ in range(3)]
     drain(batch_size=10, max_seconds=30)
-    assert {inbox_row(s)["status"] for s in sids} == {"failed"}
+    assert {inbox_row(session_scope, s)["status"] for s in sids} == {"failed"}
     with session_scope() as session:
         make_station(session, sms_number=to)
     result = runner.invoke(cli_app, ["inbox", "retry", "--all"])
@@ -243,77 +255,78 @@ def test_inbox_cli_retry_all_and_bad_ids(clean_db: str) -> None:
     assert "not an inbox id" in malformed.output
 
 
-def test_drain_releases_the_kick_before_its_final_look(clean_db: str) -> None:
+def test_drain_releases_the_kick_before_its_final_look(db_scope: SessionScope) -> None:
     """A row committed while the drain releases its kick is still taken by that drain's final look."""
-    to = new_station()
-    store_sms(from_=phone(), to=to)
+    to = new_station(db_scope)
+    store_sms(db_scope, from_=phone(), to=to)
     late: list[str] = []
 
     def release() -> None:
         if not late:  # a webhook that found the kick still taken commits just before the release
-            late.append(store_sms(from_=phone(), to=to))
+            late.append(store_sms(db_scope, from_=phone(), to=to))
 
-    stats = drain(batch_size=10, max_seconds=30, release=release)
+    stats = drain(batch_size=10, max_seconds=30, release=release, scope=db_scope)
     assert stats.processed == 2
     assert stats.stopped_by == "empty"
-    assert inbox_row(late[0])["status"] == "processed"
+    assert inbox_row(db_scope, late[0])["status"] == "processed"
 
 
-def test_full_batch_invites_a_helper_and_early_stop_releases(clean_db: str) -> None:
+def test_full_batch_invites_a_helper_and_early_stop_releases(db_scope: SessionScope) -> None:
     """A full batch releases the kick (a backlog gets a second drain); so does stopping on the time budget."""
-    to = new_station()
+    to = new_station(db_scope)
     for _ in range(6):
-        store_sms(from_=phone(), to=to)
+        store_sms(db_scope, from_=phone(), to=to)
     calls: list[int] = []
-    stats = drain(batch_size=3, max_seconds=30, release=lambda: calls.append(1))
+    stats = drain(batch_size=3, max_seconds=30, release=lambda: calls.append(1), scope=db_scope)
     assert stats.processed == 6
     assert len(calls) == 3  # two full batches, then the release before the final look
     calls.clear()
-    store_sms(from_=phone(), to=to)
-    stopped = drain(batch_size=3, max_seconds=0, release=lambda: calls.append(1))
+    store_sms(db_scope, from_=phone(), to=to)
+    stopped = drain(batch_size=3, max_seconds=0, release=lambda: calls.append(1), scope=db_scope)
     assert (stopped.stopped_by, stopped.processed, len(calls)) == ("time", 0, 1)
 
 
-def _message_count(sid: str) -> int:
-    return scalar("SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid)
+def _message_count(scope: SessionScope, sid: str) -> int:
+    return scalar(scope, "SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid)
 
 
-def test_a_mixed_batch_applies_plain_texts_together_and_keywords_alone(clean_db: str) -> None:
+def test_a_mixed_batch_applies_plain_texts_together_and_keywords_alone(db_scope: SessionScope) -> None:
     """Plain texts (one group), a STOP (consent engine), an unknown station, a duplicate: each row's own outcome."""
-    to = new_station()
-    plain = [store_sms(from_=phone(), to=to, body=f"see you at {i}") for i in range(6)]
+    to = new_station(db_scope)
+    plain = [store_sms(db_scope, from_=phone(), to=to, body=f"see you at {i}") for i in range(6)]
     stop_from = phone()
-    stop = store_sms(from_=stop_from, to=to, body="STOP")
-    stray = store_sms(from_=phone(), to=station_number(), body="hello")  # no station has this number
-    stats = drain(batch_size=50, max_seconds=30)
+    stop = store_sms(db_scope, from_=stop_from, to=to, body="STOP")
+    stray = store_sms(db_scope, from_=phone(), to=station_number(), body="hello")  # no station has this number
+    stats = drain(batch_size=50, max_seconds=30, scope=db_scope)
     assert (stats.processed, stats.failed) == (7, 1)
     for sid in [*plain, stop]:
-        assert inbox_row(sid)["status"] == "processed"
-        assert _message_count(sid) == 1
-    assert inbox_row(stray)["status"] == "failed"
-    assert "no station" in str(inbox_row(stray)["last_error"])
+        assert inbox_row(db_scope, sid)["status"] == "processed"
+        assert _message_count(db_scope, sid) == 1
+    assert inbox_row(db_scope, stray)["status"] == "failed"
+    assert "no station" in str(inbox_row(db_scope, stray)["last_error"])
     # The STOP went through the consent engine: one opt-out event for that number.
     index = pii.blind_index(stop_from, kind="phone")
-    assert scalar("SELECT count(*) FROM compliance.consent_events WHERE phone_index = :i AND kind = 'opt_out'",
+    assert scalar(db_scope,
+                  "SELECT count(*) FROM compliance.consent_events WHERE phone_index = :i AND kind = 'opt_out'",
                   i=index) == 1
-    assert scalar("SELECT count(*) FROM compliance.consent_events") == 1
+    assert scalar(db_scope, "SELECT count(*) FROM compliance.consent_events") == 1
     # A second copy of a processed message (new inbox row, same MessageSid) writes nothing new.
-    again = store_sms(from_=phone(), to=to, body="see you at 0", sid=None)
-    with session_scope() as session:
+    again = store_sms(db_scope, from_=phone(), to=to, body="see you at 0", sid=None)
+    with db_scope() as session:
         session.execute(
             text("UPDATE core.webhook_inbox SET payload_encrypted = (SELECT payload_encrypted FROM core.webhook_inbox"
                  " WHERE provider_event_id = :p) WHERE provider_event_id = :a"),
             {"p": plain[0], "a": again},
         )
-    drain(batch_size=50, max_seconds=30)
-    assert inbox_row(again)["status"] == "processed"
-    assert _message_count(plain[0]) == 1
+    drain(batch_size=50, max_seconds=30, scope=db_scope)
+    assert inbox_row(db_scope, again)["status"] == "processed"
+    assert _message_count(db_scope, plain[0]) == 1
 
 
-def test_a_row_the_database_refuses_fails_alone_within_a_group(clean_db: str) -> None:
+def test_a_row_the_database_refuses_fails_alone_within_a_group(db_scope: SessionScope) -> None:
     """The database refuses one message of a group: the group is undone, redone row by row, only that row fails."""
-    to = new_station()
-    with session_scope() as session:
+    to = new_station(db_scope)
+    with db_scope() as session:
         session.execute(text(
             "CREATE FUNCTION pg_temp_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
             " IF NEW.body = 'refuse me' THEN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF;"
@@ -324,24 +337,24 @@ def test_a_row_the_database_refuses_fails_alone_within_a_group(clean_db: str) ->
             " EXECUTE FUNCTION pg_temp_refuse_one()"
         ))
     try:
-        before = [store_sms(from_=phone(), to=to, body=f"before {i}") for i in range(3)]
-        bad = store_sms(from_=phone(), to=to, body="refuse me")
-        after = [store_sms(from_=phone(), to=to, body=f"after {i}") for i in range(3)]
+        before = [store_sms(db_scope, from_=phone(), to=to, body=f"before {i}") for i in range(3)]
+        bad = store_sms(db_scope, from_=phone(), to=to, body="refuse me")
+        after = [store_sms(db_scope, from_=phone(), to=to, body=f"after {i}") for i in range(3)]
         with structlog.testing.capture_logs() as logs:
-            stats = drain(batch_size=50, max_seconds=30)
+            stats = drain(batch_size=50, max_seconds=30, scope=db_scope)
     finally:
-        with session_scope() as session:
+        with db_scope() as session:
             session.execute(text("DROP TRIGGER refuse_one ON core.messages"))
             session.execute(text("DROP FUNCTION pg_temp_refuse_one()"))
     # The seven plain texts were tried as one group first, then one by one.
     assert [e["rows"] for e in logs if e["event"] == "inbox_group_fallback"] == [7]
     assert (stats.processed, stats.failed, stats.retry) == (6, 1, 0)
     for sid in [*before, *after]:
-        assert inbox_row(sid)["status"] == "processed"
-        assert _message_count(sid) == 1
-    assert inbox_row(bad)["status"] == "failed"
-    assert "refused for the test" in str(inbox_row(bad)["last_error"])
-    assert _message_count(bad) == 0
+        assert inbox_row(db_scope, sid)["status"] == "processed"
+        assert _message_count(db_scope, sid) == 1
+    assert inbox_row(db_scope, bad)["status"] == "failed"
+    assert "refused for the test" in str(inbox_row(db_scope, bad)["last_error"])
+    assert _message_count(db_scope, bad) == 0
     # Nothing of the undone group was left half-written: one customer and thread per stored message.
-    assert scalar("SELECT count(*) FROM core.customers") == 6
-    assert scalar("SELECT count(*) FROM core.message_threads") == 6
+    assert scalar(db_scope, "SELECT count(*) FROM core.customers") == 6
+    assert scalar(db_scope, "SELECT count(*) FROM core.message_threads") == 6

@@ -21,6 +21,7 @@ from tests.integration.outbound.test_send import (
     settings_with,
     setup_station,
 )
+from worker.audit import Actor
 from worker.db import session_scope
 from worker.models import AuditLog, Campaign, Station
 from worker.outbound import held
@@ -63,12 +64,12 @@ def held_ids(station_code: str | None = None) -> list[uuid.UUID]:
 
 def release(mid: uuid.UUID, state: str = "CT", by: str = "alice", note: str | None = None) -> held.ReviewResult:
     with session_scope() as s:
-        return held.release(s, mid, state=state, by=by, note=note)
+        return held.release(s, mid, state=state, actor=Actor.cli(by), note=note)
 
 
 def cancel(mid: uuid.UUID, by: str = "bob", note: str | None = None) -> held.ReviewResult:
     with session_scope() as s:
-        return held.cancel(s, mid, by=by, note=note)
+        return held.cancel(s, mid, actor=Actor.cli(by), note=note)
 
 
 def test_held_toll_free_marketing_is_listed_then_released_and_sent_at_noon(fake: FakeTwilio) -> None:

@@ -175,3 +175,96 @@ def test_each_package_says_what_it_owns(package: str) -> None:
     doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
     assert doc, f"{package}/__init__.py needs a docstring saying what it owns"
     assert len(doc.split()) >= 8
+
+
+# Who may open a transaction (worker/db.py): the entry points, and the two flows that commit in steps.
+SCOPE_OWNERS = ("tasks", "worker.cli", "worker.web", "worker.tasks_base", "worker.db", "worker.ingest.drain",
+                "worker.outbound.send")
+
+
+def scope_calls(source: str) -> list[int]:
+    """Lines where ``source`` calls ``session_scope`` by name, through an alias, or as an attribute."""
+    tree = ast.parse(source)
+    names = {"session_scope"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names |= {alias.asname for alias in node.names if alias.name == "session_scope" and alias.asname}
+    return sorted(
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id in names)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "session_scope")
+        )
+    )
+
+
+def _owns_scopes(module: str) -> bool:
+    return any(module == owner or module.startswith(owner + ".") for owner in SCOPE_OWNERS)
+
+
+def test_the_scope_reader_sees_every_spelling() -> None:
+    """A call by name, by alias or as an attribute is found; a mere reference (a default argument) is not."""
+    source = (
+        "from worker.db import session_scope\n"
+        "from worker.db import session_scope as open_tx\n"
+        "import worker.db\n"
+        "def f(scope=session_scope):\n"
+        "    with session_scope() as s: pass\n"
+        "    with open_tx() as s: pass\n"
+        "    with worker.db.session_scope() as s: pass\n"
+    )
+    assert scope_calls(source) == [5, 6, 7]
+
+
+def test_only_the_owners_open_a_session_scope() -> None:
+    """Outside tasks/, cli/, the web handlers, the task base and the two flow orchestrators, nothing calls
+    session_scope(): a function that takes a session never opens one (issue 9, one transaction owner per flow)."""
+    offenders = {
+        name: lines
+        for name, path in sorted(modules().items())
+        if not _owns_scopes(name) and (lines := scope_calls(path.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_the_owners_are_real_modules() -> None:
+    """Every owner named above exists, so the allow-list cannot silently cover a module that moved."""
+    for owner in SCOPE_OWNERS:
+        assert owner in modules(), owner
+
+
+RAW_SQL_NAMES = frozenset({"text", "exec_driver_sql", "driver_connection"})
+
+
+def raw_sql_uses(source: str) -> list[str]:
+    """SQL written in ``source`` itself: sqlalchemy's ``text`` imported, or a raw-SQL call by any spelling."""
+    tree = ast.parse(source)
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("sqlalchemy", "worker"):
+            found += [f"imports {a.name} from {node.module}" for a in node.names if a.name in RAW_SQL_NAMES]
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in RAW_SQL_NAMES:
+                found.append(f"calls .{func.attr}() on line {node.lineno}")
+    return found
+
+
+def test_the_raw_sql_reader_sees_every_spelling() -> None:
+    """text imported from sqlalchemy (or sqlalchemy.sql), sa.text(...) and .exec_driver_sql(...) are all found."""
+    source = (
+        "import sqlalchemy as sa\n"
+        "from sqlalchemy import text\n"
+        "from sqlalchemy.sql import text as t\n"
+        "sa.text('select 1')\n"
+        "conn.exec_driver_sql('select 1')\n"
+    )
+    assert len(raw_sql_uses(source)) == 4
+
+
+def test_the_cli_has_no_sql_of_its_own() -> None:
+    """worker/cli/ calls services; the queries (inbox retry, failed, show, stats) live next to the data."""
+    offenders = {name: uses for name in in_package("worker.cli") if (uses := raw_sql_uses(modules()[name].read_text()))}
+    assert offenders == {}
