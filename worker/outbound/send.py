@@ -29,10 +29,11 @@ statement and stores ``pg_current_snapshot()`` in gate_basis: the set of transac
 could see, which tests (tests/e2e/outbound/test_send_race.py) and auditors can check against the
 opt-out event's transaction.
 
-This module owns the flow's transactions (tests/unit/project/test_layout.py allows it, the
-CLI, tasks/ and the ingest drain, and nobody else, to open them): each step above, and each
-error recorded, is one ``scope()`` transaction, ``session_scope`` unless the caller passes
-another (the demo passes its own; the tests pass one inside their rolled-back transaction).
+This module owns the flow's transactions (tests/unit/project/test_layout.py lets only the
+entry points, tasks/, cli/ and the web handlers, this module and the ingest drain open one):
+each step above, and each error recorded, is one ``scope()`` transaction, ``session_scope``
+unless the caller passes another (the demo passes the command's; the tests pass one inside
+their rolled-back transaction).
 The functions it calls in decide.py, results.py and reconcile.py take that session and never
 commit. ``reconcile_due`` drives the reconciler the same way: one transaction to pick the
 rows, the Twilio lookups with none open, one transaction per row settled.
