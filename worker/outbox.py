@@ -19,11 +19,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from compliance.phones import normalize
 from compliance.segments import count_segments
 from worker import pii
 from worker.errors import InvalidInput
 from worker.models import Campaign, OutboundMessage, Station, StationSender
+from worker.phone import PhoneNumber, as_number
 
 __all__ = ["EnqueueError", "EnqueueResult", "cancel_pending_for_number", "enqueue"]
 
@@ -42,12 +42,25 @@ class EnqueueResult:
     created: bool
 
 
+def _recipient(to: str | PhoneNumber, channel: str) -> tuple[str, bytes]:
+    """The stored ciphertext and blind index of ``to``.
+
+    An SMS number is parsed to E.164 (InvalidNumber when it is none); a PhoneNumber (the
+    consent engine's replies) is taken as it is, index and ciphertext already computed. A
+    social channel's page-scoped id is not a number and is stored as given.
+    """
+    if isinstance(to, PhoneNumber) or channel == "sms":
+        number = as_number(to)
+        return number.encrypted, number.index
+    return pii.encrypt(to, kind="phone"), pii.blind_index(to, kind="phone")
+
+
 def enqueue(
     session: Session,
     *,
     station_id: uuid.UUID | None = None,
     station: Station | None = None,
-    to: str,
+    to: str | PhoneNumber,
     body: str,
     purpose: str,
     idempotency_key: str,
@@ -65,8 +78,8 @@ def enqueue(
 
     Give the station as ``station`` (a row) or ``station_id``; a campaign as ``campaign``
     or ``campaign_id``. ``to`` is normalised to E.164 here (InvalidNumber if it cannot
-    be); only its ciphertext and blind index are stored. ``not_before`` schedules the
-    send; the gate still decides at send time.
+    be; a PhoneNumber is already); only its ciphertext and blind index are stored.
+    ``not_before`` schedules the send; the gate still decides at send time.
     """
     if station is not None:
         if station_id is not None and station_id != station.id:
@@ -86,7 +99,7 @@ def enqueue(
         raise EnqueueError("body is longer than 1600 characters (Twilio's limit)")
     if not idempotency_key or len(idempotency_key) > 255:
         raise EnqueueError("idempotency_key must be 1..255 characters")
-    e164 = normalize(to, require_valid=False) if channel == "sms" else to
+    to_encrypted, to_index = _recipient(to, channel)
     if sender_id is None:
         sender_id = session.execute(
             select(StationSender.id)
@@ -102,8 +115,8 @@ def enqueue(
         "channel": channel,
         "customer_id": customer_id,
         "thread_id": thread_id,
-        "to_encrypted": pii.encrypt(e164, kind="phone"),
-        "to_index": pii.blind_index(e164, kind="phone"),
+        "to_encrypted": to_encrypted,
+        "to_index": to_index,
         "body": body,
         "segments": count_segments(body).segments,
         "purpose": purpose,

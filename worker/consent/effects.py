@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from compliance.consent_replies import help_reply, opt_in_confirmation, opt_out_confirmation
 from worker.models import ConsentState, OutboundMessage, Station
 from worker.outbox import cancel_pending_for_number, enqueue
+from worker.phone import PhoneNumber
 
 __all__ = [
     "KeywordReply",
@@ -93,7 +94,7 @@ def queue_opt_out_confirmation(
     session: Session,
     *,
     station: Station,
-    phone_e164: str,
+    phone_e164: str | PhoneNumber,
     event_id: uuid.UUID,
     channel: str = "sms",
     customer_id: uuid.UUID | None = None,
@@ -142,7 +143,7 @@ def queue_keyword_reply(
     reply: KeywordReply,
     *,
     station: Station,
-    phone_e164: str,
+    phone_e164: str | PhoneNumber,
     event_id: uuid.UUID,
     provider_message_id: str,
     customer_id: uuid.UUID | None = None,

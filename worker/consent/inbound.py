@@ -32,7 +32,7 @@ by phone number, and a PSID is not one. Those messages are logged and left alone
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +43,6 @@ from compliance.consent_intake import Action, InboundDecision, decide
 from compliance.consent_rules import Kind, Purpose
 from compliance.errors import InvalidNumber
 from compliance.keywords import Classification, classify
-from compliance.phones import normalize
-from worker import pii
 from worker.consent.effects import (
     KeywordReply,
     cancel_after_opt_out,
@@ -56,9 +54,10 @@ from worker.consent.review import open_review
 from worker.consent.state import covering_state
 from worker.locks import lock_number
 from worker.models import OutboundMessage, Station
+from worker.phone import PhoneNumber, as_number
 from worker.settings import get_settings
 
-__all__ = ["InboundMessage", "handle_inbound", "is_inert"]
+__all__ = ["InboundMessage", "Intent", "handle_inbound", "is_inert", "read_intent"]
 
 log = structlog.get_logger(__name__)
 
@@ -70,8 +69,9 @@ class InboundMessage:
     thread_id: uuid.UUID
     message_id: uuid.UUID
     channel: str  # "sms" | "facebook" | "instagram"
-    # The sender's E.164 number (SMS); None on social channels.
-    phone_e164: str | None
+    # The sender's number (SMS): as ingest parsed it, or a string parsed here; None on social
+    # channels.
+    phone_e164: str | PhoneNumber | None
     # Our address the message was sent to (the station's number or page id).
     to_address: str
     body: str
@@ -80,7 +80,32 @@ class InboundMessage:
     opt_out_type: str | None
     messaging_service_sid: str | None
     received_at: datetime
+    # read_intent(body, opt_out_type), when ingest has read it already; None: read here.
+    intent: Intent | None = None
 
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What an inbound text asks of the consent engine: its classification, and the decision
+    that merges it with Twilio's OptOutType.
+
+    Ingest reads it while preparing a row, to know whether the row is consent-inert, and hands
+    the same value to handle_inbound, so a text is classified and decided once.
+    """
+
+    classification: Classification
+    decision: InboundDecision
+
+    @property
+    def inert(self) -> bool:
+        """From an SMS number, ``handle_inbound`` would neither write, read nor log anything."""
+        return self.decision.action == Action.NONE and not self.decision.unknown_opt_out_type
+
+
+def read_intent(body: str | None, opt_out_type: str | None) -> Intent:
+    """Classify the body and decide (pure: no database, no settings)."""
+    classification = classify(body or "")
+    return Intent(classification, decide(classification, opt_out_type))
 
 
 def _evidence(msg: InboundMessage, classification: Classification, decision: InboundDecision) -> dict[str, Any]:
@@ -106,43 +131,39 @@ def is_inert(*, channel: str, phone_e164: str | None, body: str | None, opt_out_
     which this is true together, without a consent call each (worker/ingest/drain.py). It
     mirrors handle_inbound's early returns and is conservative: anything that would reach
     the database or the log (a keyword, an OptOutType, an unknown OptOutType, a sender that
-    is not a number, a social channel) is not inert.
+    is not a number, a social channel) is not inert. Ingest, which has parsed the sender
+    already, asks ``read_intent(...).inert`` and keeps the Intent for handle_inbound.
     """
-    if _not_applicable(channel, phone_e164) is not None:
-        return False
-    _, decision = _intent(body, opt_out_type)
-    return decision.action == Action.NONE and not decision.unknown_opt_out_type
+    return isinstance(_sender(channel, phone_e164), PhoneNumber) and read_intent(body, opt_out_type).inert
 
 
-def _not_applicable(channel: str, phone_e164: str | None) -> str | None:
-    """Why this SMS ledger has nothing to do with the sender (None: it applies)."""
+def _sender(channel: str, phone_e164: str | PhoneNumber | None) -> PhoneNumber | str:
+    """The sender's number, or why this SMS ledger has nothing to do with the sender."""
     if channel != "sms" or not phone_e164:
         return "not_sms"
     try:
-        normalize(phone_e164, require_valid=False)
+        return as_number(phone_e164)
     except InvalidNumber as exc:
         return str(exc)
-    return None
-
-
-def _intent(body: str | None, opt_out_type: str | None) -> tuple[Classification, InboundDecision]:
-    classification = classify(body or "")
-    return classification, decide(classification, opt_out_type)
 
 
 def handle_inbound(session: Session, message: InboundMessage) -> None:
     """Classify the message and record whatever consent it expresses (see module docstring)."""
-    why_not = _not_applicable(message.channel, message.phone_e164)
-    if why_not == "not_sms":
+    sender = _sender(message.channel, message.phone_e164)
+    if sender == "not_sms":
         log.info("consent_not_applicable", channel=message.channel, message_id=str(message.message_id))
         return
-    if why_not is not None:
+    if not isinstance(sender, PhoneNumber):
         # An alphanumeric or malformed sender: nothing can be sent to it either (the outbox
         # normalises the same way), so there is nothing to record or block. Logged, not raised,
         # so ingest does not retry the message forever.
-        log.warning("consent_sender_not_a_phone_number", message_id=str(message.message_id), reason=why_not)
+        log.warning("consent_sender_not_a_phone_number", message_id=str(message.message_id), reason=sender)
         return
-    classification, decision = _intent(message.body, message.opt_out_type)
+    # From here on the sender is the parsed number: the ledger and the outbox take it as it is,
+    # with its blind index and ciphertext computed once (worker/phone.py).
+    message = replace(message, phone_e164=sender)
+    intent = message.intent if message.intent is not None else read_intent(message.body, message.opt_out_type)
+    classification, decision = intent.classification, intent.decision
     if decision.unknown_opt_out_type:
         log.warning(
             "unknown_opt_out_type", value=decision.unknown_opt_out_type[:16], message_id=str(message.message_id)
@@ -216,7 +237,7 @@ def _opt_out(
     assert message.phone_e164 is not None
     # Lock before reading "was this number already opted out here?", so the answer
     # cannot change before the event is recorded (record_event re-takes the same lock).
-    index = pii.blind_index(normalize(message.phone_e164, require_valid=False), kind="phone")
+    index = as_number(message.phone_e164).index
     lock_number(session, index)
     before = covering_state(session, index, message.station_id)
     was_out = before.opted_out if purpose == Purpose.ALL else before.marketing_opted_out

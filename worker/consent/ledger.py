@@ -42,12 +42,11 @@ from compliance.consent_rules import (
     validate,
 )
 from compliance.errors import LedgerConflict
-from compliance.phones import normalize
-from worker import pii
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.consent.verify import VerifyReport, verify
 from worker.locks import lock_number, lock_numbers
 from worker.models import ConsentEvent, ConsentState
+from worker.phone import PhoneNumber, as_number
 
 __all__ = [
     "EventInput",
@@ -77,13 +76,10 @@ class EventInput:
     idempotency_key: str | None = None
 
     @classmethod
-    def for_phone(cls, phone_e164: str, **fields: Any) -> EventInput:
-        e164 = normalize(phone_e164, require_valid=False)
-        return cls(
-            phone_index=pii.blind_index(e164, kind="phone"),
-            phone_encrypted=pii.encrypt(e164, kind="phone"),
-            **fields,
-        )
+    def for_phone(cls, phone_e164: str | PhoneNumber, **fields: Any) -> EventInput:
+        """A string is parsed here; a PhoneNumber (ingest's) lends its index and ciphertext."""
+        number = as_number(phone_e164)
+        return cls(phone_index=number.index, phone_encrypted=number.encrypted, **fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +381,7 @@ def _states_for(session: Session, phone_index: bytes, station_id: uuid.UUID | No
 def record_event(
     session: Session,
     *,
-    phone_e164: str,
+    phone_e164: str | PhoneNumber,
     kind: str,
     purpose: str,
     source: str,

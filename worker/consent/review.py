@@ -46,6 +46,7 @@ from worker.models import (
     ReviewItem,
     Station,
 )
+from worker.phone import PhoneNumber
 from worker.settings import get_settings
 
 __all__ = [
@@ -84,7 +85,7 @@ class ResolveResult:
 def open_review(
     session: Session,
     *,
-    phone_e164: str,
+    phone_e164: str | PhoneNumber,
     station: Station,
     scope_station_id: uuid.UUID | None,
     message_id: uuid.UUID | None,

@@ -9,8 +9,6 @@ time and calls the consent engine only for a newly inserted message.
 
 from __future__ import annotations
 
-import functools
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +19,9 @@ import structlog
 from sqlalchemy.orm import Session
 
 from compliance.errors import InvalidNumber
-from compliance.phones import is_short_code, mask, normalize
+from compliance.phones import is_short_code, mask
 from worker import pii
-from worker.consent.inbound import InboundMessage, handle_inbound, is_inert
+from worker.consent.inbound import InboundMessage, Intent, handle_inbound, read_intent
 from worker.ingest.payloads import (
     BadInput,
     MetaPayload,
@@ -36,6 +34,7 @@ from worker.ingest.payloads import (
 )
 from worker.ingest.records import StationCache, insert_message, insert_sms, insert_sms_many, social_thread
 from worker.outbound.delivery import record_callback
+from worker.phone import PhoneNumber
 
 __all__ = ["InboxItem", "Outcome", "Prepared", "apply", "apply_inert_sms", "is_inert_sms", "prepare"]
 
@@ -55,12 +54,18 @@ class InboxItem:
 @dataclass(frozen=True, slots=True)
 class PreparedSms:
     sms: TwilioSms
-    from_e164: str
+    # Parsed once here and handed to the consent engine, the ledger and the outbox, which
+    # neither re-normalise nor re-index it (worker/phone.py).
+    sender: PhoneNumber
     to_address: str
-    phone_index: bytes
-    # The consent engine would do nothing for it (no keyword, no OptOutType): such rows are
-    # applied in groups, without a savepoint and a consent call each (apply_inert_sms).
-    consent_inert: bool = False
+    # The body classified and merged with OptOutType, once: handle_inbound gets it too.
+    intent: Intent
+
+    @property
+    def consent_inert(self) -> bool:
+        """The consent engine would do nothing for it (no keyword, no OptOutType): such rows are
+        applied in groups, without a savepoint and a consent call each (apply_inert_sms)."""
+        return self.intent.inert
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,37 +83,21 @@ class Outcome:
     note: str | None = None
 
 
-# A NANP number already in E.164 (what Twilio sends for US/CA senders) is its own
-# normalisation: 11 digits after "+1" with a valid area-code lead digit are always
-# "possible", so libphonenumber's parse (the costliest step of ingest's preparation) is
-# skipped. Everything else goes through compliance.phones.normalize.
-_NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")
-
-
-@functools.lru_cache(maxsize=4096)
-def _normalize(raw: str) -> str:
-    # Pure, and the To of every row is one of a few station numbers: parse each once.
-    if _NANP_E164.fullmatch(raw):
-        return raw
-    return normalize(raw, require_valid=False)
-
-
-def _number(raw: str, field_name: str) -> str:
+def _number(raw: str, field_name: str) -> PhoneNumber:
     try:
-        return _normalize(raw)
+        return PhoneNumber.parse(raw)
     except InvalidNumber as exc:
         raise BadInput(f"{field_name} is not a phone number: {exc}") from exc
 
 
 def _prepare_sms(text: str, content_type: str | None) -> PreparedSms:
     sms = parse_twilio_sms(decode_params(text, content_type))
-    # Inbound numbers are accepted when merely possible, not only when libphonenumber knows
-    # them as assigned: stale metadata must never make us drop a STOP.
-    from_e164 = _number(sms.from_raw, "From")
+    sender = _number(sms.from_raw, "From")
     to = sms.to_raw.strip()
-    to_address = to if is_short_code(to) else _number(to, "To")
-    inert = is_inert(channel="sms", phone_e164=from_e164, body=sms.body, opt_out_type=sms.opt_out_type)
-    return PreparedSms(sms, from_e164, to_address, pii.blind_index(from_e164, kind="phone"), inert)
+    to_address = to if is_short_code(to) else _number(to, "To").e164
+    # A sender that parsed is a number the SMS ledger applies to, so whether the consent
+    # engine has anything to do is the intent's alone (worker.consent.inbound.is_inert).
+    return PreparedSms(sms, sender, to_address, read_intent(sms.body, sms.opt_out_type))
 
 
 def prepare(item: InboxItem) -> Prepared:
@@ -119,7 +108,7 @@ def prepare(item: InboxItem) -> Prepared:
         raise BadInput(f"stored payload cannot be decrypted: {exc}") from exc
     if item.provider == "twilio_sms":
         sms = _prepare_sms(text, item.content_type)
-        return Prepared(item, sms, (0, sms.phone_index.hex()))
+        return Prepared(item, sms, (0, sms.sender.index.hex()))
     if item.provider == "twilio_status":
         cb = parse_status_callback(decode_params(text, item.content_type))
         return Prepared(item, cb, (1, cb.message_sid))
@@ -143,8 +132,7 @@ def _sms_row(station_id: uuid.UUID, item: InboxItem, p: PreparedSms) -> dict[str
     sms = p.sms
     return {
         "station_id": station_id,
-        "e164": p.from_e164,
-        "phone_index": p.phone_index,
+        "phone": p.sender,
         "at": item.received_at,
         "message": {
             "provider_message_id": sms.message_sid,
@@ -181,13 +169,14 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
             thread_id=thread_id,
             message_id=message_id,
             channel="sms",
-            phone_e164=p.from_e164,
+            phone_e164=p.sender,
             to_address=p.to_address,
             body=sms.body,
             provider_message_id=sms.message_sid,
             opt_out_type=sms.opt_out_type,
             messaging_service_sid=sms.messaging_service_sid,
             received_at=item.received_at,
+            intent=p.intent,
         ),
     )
     return Outcome()

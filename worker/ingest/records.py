@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from worker import pii
 from worker.locks import LockNamespace, lock, lock_number, number_lock_key, text_key
 from worker.models import Message
+from worker.phone import PhoneNumber
 
 __all__ = [
     "SmsRecord",
@@ -93,13 +93,13 @@ _CUSTOMER_FIND = text(
 
 
 def customer_for_phone(
-    session: Session, station_id: uuid.UUID, e164: str, phone_index: bytes, *, source: str = "sms_inbound"
+    session: Session, station_id: uuid.UUID, phone: PhoneNumber, *, source: str = "sms_inbound"
 ) -> tuple[uuid.UUID, bool]:
     """The live customer with this number in this station, created as a stub if none exists."""
     params = {
         "station_id": station_id,
-        "phone_index": phone_index,
-        "phone_encrypted": pii.encrypt(e164, kind="phone"),
+        "phone_index": phone.index,
+        "phone_encrypted": phone.encrypted,
         "source": source,
     }
     row = session.execute(_CUSTOMER_UPSERT, params).first()
@@ -236,15 +236,15 @@ class SmsRecord:
 
 
 def _sms_params(
-    *, station_id: uuid.UUID, e164: str, phone_index: bytes, at: datetime, message: dict[str, Any]
+    *, station_id: uuid.UUID, phone: PhoneNumber, at: datetime, message: dict[str, Any]
 ) -> dict[str, Any]:
-    lock_ns, lock_key = number_lock_key(phone_index)
+    lock_ns, lock_key = number_lock_key(phone.index)
     return {
         "lock_ns": lock_ns,
         "lock_key": lock_key,
         "station_id": station_id,
-        "phone_index": phone_index,
-        "phone_encrypted": pii.encrypt(e164, kind="phone"),
+        "phone_index": phone.index,
+        "phone_encrypted": phone.encrypted,
         "at": at,
         "sid": message["provider_message_id"],
         "body": message["body"],
@@ -265,8 +265,7 @@ def insert_sms(
     session: Session,
     *,
     station_id: uuid.UUID,
-    e164: str,
-    phone_index: bytes,
+    phone: PhoneNumber,
     at: datetime,
     message: dict[str, Any],
 ) -> SmsRecord:
@@ -277,7 +276,7 @@ def insert_sms(
     """
     # The per-number lock the consent engine and the send path share is taken first, so this
     # transaction's lock order is (number, then rows), like theirs.
-    params = _sms_params(station_id=station_id, e164=e164, phone_index=phone_index, at=at, message=message)
+    params = _sms_params(station_id=station_id, phone=phone, at=at, message=message)
     with _raw(session).cursor() as cur:
         cur.execute(_SMS_UPSERT, params)
         row = cur.fetchone()
@@ -286,8 +285,8 @@ def insert_sms(
     # The customer was inserted by a transaction that committed after this statement's
     # snapshot was taken (while it waited for the number lock, or one that takes no lock,
     # like a staff import). Step by step, each statement with a fresh snapshot, finds it.
-    lock_number(session, phone_index)
-    customer_id, created = customer_for_phone(session, station_id, e164, phone_index)
+    lock_number(session, phone.index)
+    customer_id, created = customer_for_phone(session, station_id, phone)
     thread_id = open_thread(session, customer_id=customer_id, channel="sms", station_id=station_id, at=at)
     message_id = insert_message(session, thread_id=thread_id, station_id=station_id, channel="sms", **message)
     return SmsRecord(customer_id, created, thread_id, message_id)

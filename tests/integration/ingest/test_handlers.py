@@ -6,9 +6,13 @@ same ``process_items`` the drain runs, inside the test's rolled-back transaction
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import sys
 import uuid
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -432,3 +436,70 @@ def test_callback_for_unknown_outbound_status_leaves_blocked_rows_alone(db_sessi
     run(db_session, add_status(db_session, sid, "delivered"))
     db_session.refresh(outbound)
     assert (outbound.delivery_status, outbound.status) == ("delivered", "blocked")
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, target: Callable[..., Any]) -> list[tuple[Any, ...]]:
+    """Record each call of ``target`` made through any project module's name for it; the real function still runs."""
+    calls: list[tuple[Any, ...]] = []
+
+    @functools.wraps(target)
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return target(*args, **kwargs)
+
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in ("worker", "compliance", "tasks"):
+            for attr, value in list(vars(module).items()):
+                if value is target:
+                    monkeypatch.setattr(module, attr, counting)
+    return calls
+
+
+def _count_phone_calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """Record the phone values a KeyRing method (blind_index, encrypt) is called with; the real method still runs."""
+    calls: list[str] = []
+    real = getattr(pii.KeyRing, method)
+
+    def counting(ring: pii.KeyRing, value: str, *, kind: str) -> Any:
+        if kind == "phone":
+            calls.append(value)
+        return real(ring, value, kind=kind)
+
+    monkeypatch.setattr(pii.KeyRing, method, counting)
+    return calls
+
+
+@pytest.mark.parametrize(("sender", "parses"), [
+    (f"+1415{uuid.uuid4().int % 8_000_000 + 2_000_000:07d}", 0),  # Twilio's E.164 for a US number: the shortcut
+    (f"+447911{uuid.uuid4().int % 1_000_000:06d}", 1),  # a UK mobile: one libphonenumber parse
+])
+def test_an_inbound_stop_is_parsed_indexed_encrypted_and_classified_once(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch, sender: str, parses: int
+) -> None:
+    """A STOP through ingest, consent, ledger and outbox parses, indexes, encrypts and classifies once."""
+    from compliance.consent_intake import decide
+    from compliance.keywords import classify
+    from compliance.phones import normalize
+
+    to = station_number()
+    make_station(db_session, sms_number=to)
+    row_id = add_sms(db_session, from_=sender, to=to, body="STOP")
+    normalized = _count_calls(monkeypatch, normalize)
+    classified = _count_calls(monkeypatch, classify)
+    decided = _count_calls(monkeypatch, decide)
+    indexed = _count_phone_calls(monkeypatch, "blind_index")
+    encrypted = _count_phone_calls(monkeypatch, "encrypt")
+
+    assert run(db_session, row_id)[row_id].outcome == "processed"
+
+    index = pii.blind_index(sender, kind="phone")
+    [event] = db_session.execute(select(ConsentEvent).where(ConsentEvent.phone_index == index)).scalars().all()
+    assert event.kind == "opt_out"
+    replies = select(OutboundMessage).where(OutboundMessage.in_reply_to_event_id == event.id)
+    [confirmation] = db_session.execute(replies.where(OutboundMessage.to_index == index)).scalars().all()
+    assert pii.decrypt(confirmation.to_encrypted, kind="phone") == sender
+    assert indexed.pop() == sender  # this test's own blind index, above
+    assert set(indexed) | set(encrypted) == {sender}
+    counts = {"parsed": len(normalized), "indexed": len(indexed), "encrypted": len(encrypted),
+              "classified": len(classified), "decided": len(decided)}
+    assert counts == {"parsed": parses, "indexed": 1, "encrypted": 1, "classified": 1, "decided": 1}

@@ -205,7 +205,7 @@ def test_nanp_fast_path_matches_phonenumbers(number: str) -> None:
     """The E.164 NANP shortcut gives exactly what compliance.phones.normalize gives."""
     from compliance.errors import InvalidNumber
     from compliance.phones import normalize
-    from worker.ingest.handlers import _normalize
+    from worker.phone import to_e164 as _normalize
 
     _normalize.cache_clear()
     try:
