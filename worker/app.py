@@ -17,7 +17,6 @@ TASK_MODULES = [
     "tasks.ingest",
     "tasks.consent",
     "tasks.send",
-    "tasks.campaigns",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

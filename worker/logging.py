@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-__all__ = ["configure_logging", "mask_phone", "mask_pii"]
+__all__ = ["configure_logging", "mask_phone", "mask_pii", "startup_logger"]
 
 # +E.164, or 10-15 digits with up to two separators between them: a number written loosely,
 # "(415) 555-0123" included, and "%2B1415..." as it appears in a form-encoded body.
@@ -70,6 +70,31 @@ def _mask_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     return event_dict
 
 
+def _renderer(fmt: str) -> Any:
+    return structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+
+
+def startup_logger(fmt: str = "console") -> Any:
+    """A logger for lines written before ``configure_logging`` ran (the settings' own warnings).
+
+    Unconfigured, structlog prints to stdout, and stdout is the command's output: a
+    ``--json`` command printed the development-secrets warning before its JSON. This one
+    writes to stderr, masked, in the given format, and changes no global state; once
+    logging is configured it is the ordinary logger.
+    """
+    if structlog.is_configured():
+        return structlog.get_logger("worker.settings")
+    return structlog.wrap_logger(
+        structlog.PrintLogger(sys.stderr),
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            mask_pii,
+            _renderer(fmt),
+        ],
+    )
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console", *, cache: bool | None = None) -> None:
     """Route structlog and stdlib logging through one masked pipeline to stderr.
 
@@ -88,9 +113,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console", *, cache: bool 
         structlog.processors.StackInfoRenderer(),
         mask_pii,
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer = _renderer(fmt)
     structlog.configure(
         # filter_by_level first: a stdlib-bound logger otherwise runs the whole chain (time
         # stamp, masking) for a debug line that stdlib then drops at INFO; that was ~10% of

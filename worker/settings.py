@@ -15,9 +15,10 @@ import functools
 import re
 from typing import Literal
 
-import structlog
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.logging import startup_logger
 
 __all__ = [
     "DEV_DEFAULTS",
@@ -120,11 +121,6 @@ class Settings(BaseSettings):
     CONSENT_REVIEW_BUSINESS_DAYS: int = Field(default=10, ge=1, le=10)
     # Review items this many business days (or fewer) before their deadline log warnings.
     CONSENT_REVIEW_WARN_BUSINESS_DAYS: int = Field(default=2, ge=0, le=10)
-
-    # Campaigns (docs/campaigns.md): recipients one fan-out transaction expands or queues, and
-    # how long one tick keeps taking chunks before it leaves the rest to the next tick.
-    CAMPAIGN_FANOUT_CHUNK: int = Field(default=1000, ge=1, le=10000)
-    CAMPAIGN_TICK_BUDGET_SECONDS: float = Field(default=10.0, gt=0, le=300)
 
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
@@ -249,7 +245,9 @@ def _load() -> Settings:
         raise SettingsError("refusing to start:\n  " + "\n  ".join(problems))
     missing = settings.dev_defaults_in_use()
     if missing and settings.APP_ENV is AppEnv.DEVELOPMENT:
-        structlog.get_logger(__name__).warning(
+        # Settings load before logging is configured (its level and format are settings):
+        # this line must still go to stderr, never into a command's output on stdout.
+        startup_logger(settings.LOG_FORMAT).warning(
             "development_secrets_in_use",
             settings=missing,
             hint="fine on a laptop; production refuses to start like this",
