@@ -8,6 +8,10 @@ this tree is a bug, and is left to surface as one; nothing here catches ``ValueE
   - NotFound: raised when the thing named does not exist (or the caller may not see it)
   - Conflict: raised when it exists, but its state refuses the change (already resolved, taken)
   - InvalidInput: raised when the input cannot be used as given (a bad id, an empty file)
+  - Forbidden: raised when the caller's role may not do this (the admin API's 403)
+
+The admin API also answers with ``UNAUTHORIZED`` (401: no usable token, and no detail why) and
+``TOO_LARGE`` (413: a request body over its limit); the CLI never raises those.
 
 Domain errors (``StationError``, ``HeldError``, ``ReviewError``, ``StaffError``,
 ``ConsentImportError``, ``EnqueueError``) subclass ``UserError`` and say their kind per raise,
@@ -29,6 +33,7 @@ __all__ = [
     "USER_ERRORS",
     "Conflict",
     "ErrorKind",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "Surface",
@@ -42,6 +47,9 @@ class ErrorKind(enum.StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     INVALID_INPUT = "invalid_input"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    TOO_LARGE = "too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,9 @@ SURFACES: dict[ErrorKind, Surface] = {
     ErrorKind.NOT_FOUND: Surface(exit_code=1, http_status=404),
     ErrorKind.CONFLICT: Surface(exit_code=1, http_status=409),
     ErrorKind.INVALID_INPUT: Surface(exit_code=1, http_status=422),
+    ErrorKind.UNAUTHORIZED: Surface(exit_code=1, http_status=401),
+    ErrorKind.FORBIDDEN: Surface(exit_code=1, http_status=403),
+    ErrorKind.TOO_LARGE: Surface(exit_code=1, http_status=413),
 }
 
 
@@ -93,6 +104,12 @@ class InvalidInput(UserError):
     """Raised when the input cannot be used as given."""
 
     default_kind = ErrorKind.INVALID_INPUT
+
+
+class Forbidden(UserError):
+    """Raised when the caller's role may not do this (an ADMIN minting a SUPER_ADMIN token)."""
+
+    default_kind = ErrorKind.FORBIDDEN
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (UserError, InvalidNumber, UnknownZone)

@@ -1,6 +1,6 @@
 """Structured logging (structlog) with PII masking on every event.
 
-Logs must never carry a full phone number or a message body: the masking processor runs
+Logs must never carry a full phone number, a message body or an admin API token: the masking processor runs
 last before rendering, so it covers every logger, including stdlib loggers routed through
 structlog and libraries that format numbers into their messages.
 """
@@ -25,6 +25,11 @@ _PHONE_RE = re.compile(r"(?<![\w%])(?:\+|%2[Bb]|\()?\d(?:[\s().-]{0,2}\d){9,14}(
 # Keys whose values are message text (or whole payloads) and never logged as such.
 _BODY_KEYS = frozenset({"body", "text", "message_body", "Body", "payload", "raw", "raw_body", "content", "form"})
 _PHONE_KEYS = frozenset({"phone", "to", "from", "from_", "To", "From", "phone_e164", "number"})
+# Keys whose values are credentials: an admin API request's headers, a bearer token.
+_SECRET_KEYS = frozenset({"authorization", "Authorization", "AUTHORIZATION", "api_token", "bearer", "secret"})
+# An admin API token anywhere in a string (worker.identity.tokens.TOKEN_PREFIX; a test keeps
+# the two in step), and whatever follows "Bearer " in a header written into a message.
+_TOKEN_RE = re.compile(r"mwk_[A-Za-z0-9_-]+|(?<=Bearer )\S+", re.IGNORECASE)
 
 
 def mask_phone(value: str) -> str:
@@ -36,10 +41,12 @@ def mask_phone(value: str) -> str:
 
 
 def _mask_text(value: str) -> str:
-    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), value)
+    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), _TOKEN_RE.sub("<redacted token>", value))
 
 
 def _mask_value(key: str, value: Any) -> Any:
+    if key in _SECRET_KEYS and value is not None:
+        return "<redacted>"
     if key in _BODY_KEYS and value is not None:
         size = len(value) if isinstance(value, str | bytes) else None
         return f"<redacted {size} chars>" if size is not None else "<redacted>"

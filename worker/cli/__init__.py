@@ -21,6 +21,7 @@ from worker.cli import review as review_cli
 from worker.cli import run as run_cli
 from worker.cli import send as send_cli
 from worker.cli import stations as stations_cli
+from worker.cli import token as token_cli
 from worker.cli import web as web_cli
 from worker.settings import SettingsError
 
@@ -39,6 +40,7 @@ app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, ret
 app.command("run")(run_cli.run)
 app.add_typer(send_cli.app, name="send", help=send_cli.app.info.help)
 app.command("demo")(demo_cli.demo)
+app.add_typer(token_cli.app, name="token", help="Bearer tokens for the admin API: create, list, revoke.")
 
 
 def main() -> None:

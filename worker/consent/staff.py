@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from worker.consent.state import snapshot_of
 from worker.errors import ErrorKind, UserError
 from worker.models import AuditAction, ConsentEvent, ConsentState, ReviewItem, Station
 
-__all__ = ["StaffError", "consent_summary", "staff_opt_in", "staff_opt_out", "station_by_code"]
+__all__ = ["Evidence", "StaffError", "consent_summary", "staff_opt_in", "staff_opt_out", "station_by_code"]
 
 MAX_EVIDENCE_BYTES = 1 << 20
 MAX_INLINE_TEXT = 64 * 1024
@@ -101,15 +102,27 @@ def staff_opt_out(
     return result
 
 
-def _evidence_document(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise StaffError(f"evidence file {path} does not exist", kind=ErrorKind.NOT_FOUND)
-    data = path.read_bytes()
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Evidence handed over in a request (the admin API's JSON document) instead of a file."""
+
+    name: str
+    data: bytes
+
+
+def _evidence_document(source: Path | Evidence) -> dict[str, Any]:
+    if isinstance(source, Path):
+        if not source.is_file():
+            raise StaffError(f"evidence file {source} does not exist", kind=ErrorKind.NOT_FOUND)
+        path, name, data = str(source), source.name, source.read_bytes()
+    else:
+        path, name, data = source.name, source.name, source.data
     if not data.strip():
-        raise StaffError(f"evidence file {path} is empty")
+        raise StaffError(f"evidence file {path} is empty", field="evidence")
     if len(data) > MAX_EVIDENCE_BYTES:
-        raise StaffError(f"evidence file {path} is over 1 MiB: store it elsewhere and reference it in a JSON file")
-    doc: dict[str, Any] = {"file_name": path.name, "file_sha256": hashlib.sha256(data).hexdigest(),
+        raise StaffError(f"evidence file {path} is over 1 MiB: store it elsewhere and reference it in a JSON file",
+                         field="evidence")
+    doc: dict[str, Any] = {"file_name": name, "file_sha256": hashlib.sha256(data).hexdigest(),
                            "file_bytes": len(data)}
     try:
         text = data.decode("utf-8")
@@ -131,7 +144,7 @@ def staff_opt_in(
     phone: str,
     *,
     purpose: str,
-    evidence_file: Path,
+    evidence_file: Path | Evidence,
     actor: Actor,
     station: Station | None = None,
     note: str | None = None,

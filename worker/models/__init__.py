@@ -4,7 +4,7 @@ from worker.models.audit import AuditAction, AuditLog, User, UserRole
 from worker.models.base import Base
 from worker.models.consent import ConsentEvent, ConsentState, ReviewItem
 from worker.models.core import Booking, Chef, Customer, Message, MessageThread
-from worker.models.identity import Station, StationSender, StationUser
+from worker.models.identity import ApiToken, ApiTokenStation, Station, StationSender, StationUser
 from worker.models.inbox import DeliveryEvent, WebhookInbox
 from worker.models.marketing import (
     Campaign,
@@ -20,6 +20,8 @@ from worker.models.marketing import (
 from worker.models.outbox import OutboundMessage, SendAttempt, UndeliverableNumber
 
 __all__ = [
+    "ApiToken",
+    "ApiTokenStation",
     "AuditAction",
     "AuditLog",
     "Base",

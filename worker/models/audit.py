@@ -56,6 +56,8 @@ class AuditLog(Base):
     __table_args__ = (
         Index("ix_audit_logs_resource", "resource_type", "resource_id"),
         Index("ix_audit_logs_created_at", "created_at"),
+        # The admin API's row-level security lets a token read back its own rows (migration 0005).
+        Index("ix_audit_logs_actor", "actor"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

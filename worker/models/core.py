@@ -134,6 +134,9 @@ class MessageThread(Base):
             "station_id",
             postgresql_where=LIVE,
         ),
+        # The admin API's keyset list, newest first, all stations or one (migration 0005).
+        Index("ix_message_threads_recent", "last_message_at", "id"),
+        Index("ix_message_threads_station_recent", "station_id", "last_message_at", "id"),
         {"schema": "core"},
     )
 

@@ -1,13 +1,14 @@
-"""identity: stations (franchise locations) and the addresses they send from."""
+"""identity: stations (franchise locations), the addresses they send from, and staff API tokens."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from worker.models.audit import UserRole, user_role
 from worker.models.base import Base, created_at, updated_at, uuid_pk
 
 CHANNELS = ("sms", "facebook", "instagram")
@@ -70,3 +71,39 @@ class StationUser(Base):
         ForeignKey("identity.stations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = created_at()
+
+
+class ApiToken(Base):
+    """A staff bearer token for the admin API (worker/identity/tokens.py): only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash"),
+        CheckConstraint("octet_length(token_hash) = 32", name="hash_length"),
+        CheckConstraint("(revoked_at IS NULL) = (revoked_by IS NULL)", name="revoked"),
+        {"schema": "identity"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[UserRole] = mapped_column(user_role)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiTokenStation(Base):
+    """A STATION_MANAGER token's stations: the only ones its requests can see."""
+
+    __tablename__ = "api_token_stations"
+    __table_args__ = ({"schema": "identity"},)
+
+    token_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("identity.api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("identity.stations.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )

@@ -25,17 +25,21 @@ def queue_staff_text(
     session: Session,
     *,
     actor: Actor,
-    station: Station,
+    station: Station | uuid.UUID,
     to: str,
     body: str,
     purpose: str,
     idempotency_key: str | None = None,
     not_before: datetime | None = None,
 ) -> EnqueueResult:
-    """Queue ``body`` to ``to`` from ``station`` on ``actor``'s word (see the module docstring)."""
+    """Queue ``body`` to ``to`` from ``station`` on ``actor``'s word (see the module docstring).
+
+    ``station`` may be just its id (the admin API): the insert names it, and nothing reads it first.
+    """
+    station_id = station if isinstance(station, uuid.UUID) else station.id
     result = enqueue(
         session,
-        station=station,
+        station_id=station_id,
         to=to,
         body=body,
         purpose=purpose,
@@ -51,7 +55,7 @@ def queue_staff_text(
             action=AuditAction.CREATE,
             resource_type="outbound_message",
             resource_id=msg.id,
-            station_id=station.id,
+            station_id=station_id,
             new_values={
                 "purpose": msg.purpose,
                 "idempotency_key": msg.idempotency_key,

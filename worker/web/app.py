@@ -38,6 +38,12 @@ def create_app() -> FastAPI:
 
     app.router.routes.extend(webhooks.routes)
 
+    # The admin API, on its own routes and middleware (worker/web/admin/); imported here,
+    # not at module level, so the receiver's modules never load it.
+    from worker.web.admin.app import MOUNT_PATH, create_admin_app
+
+    app.mount(MOUNT_PATH, create_admin_app())
+
     readiness = Readiness(settings)
 
     # Both async: on the event loop, never in the thread pool (where a hung readiness check

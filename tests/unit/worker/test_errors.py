@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_kind_has_one_row_in_the_table() -> None:
-    """Each kind maps to an exit code and a 4xx status; the statuses tell the kinds apart."""
+    """Each kind maps to an exit code and a 4xx status; the statuses tell the kinds apart (API-only ones too)."""
     assert set(SURFACES) == set(ErrorKind)
     assert {k: s.http_status for k, s in SURFACES.items()} == {
         ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409, ErrorKind.INVALID_INPUT: 422,
+        ErrorKind.UNAUTHORIZED: 401, ErrorKind.FORBIDDEN: 403, ErrorKind.TOO_LARGE: 413,
     }
     assert all(s.exit_code == 1 for s in SURFACES.values())
 
