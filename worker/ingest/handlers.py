@@ -5,6 +5,10 @@ payload fails before any work, and so a batch can be ordered by the locks its ro
 take (see drain.py). ``apply`` runs inside the row's savepoint; everything it writes is
 keyed by a unique constraint, so applying the same row twice writes nothing the second
 time and calls the consent engine only for a newly inserted message.
+
+After the consent engine, a newly inserted SMS goes to the campaigns' reply handler
+(worker.campaigns.replies), in the same savepoint: consent first, so STOP always beats a review
+rating; the handler reads a rating only from a reply the consent engine left alone.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session
 from compliance.errors import InvalidNumber
 from compliance.phones import is_short_code, mask
 from worker import pii
+from worker.campaigns.replies import InboundReply, handle_replies
 from worker.consent.inbound import InboundMessage, Intent, handle_inbound, read_intent
 from worker.ingest.payloads import (
     BadInput,
@@ -179,7 +184,13 @@ def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: Pre
             intent=p.intent,
         ),
     )
+    handle_replies(session, [_reply(station_id, message_id, item, p)])
     return Outcome()
+
+
+def _reply(station_id: uuid.UUID, message_id: uuid.UUID, item: InboxItem, p: PreparedSms) -> InboundReply:
+    return InboundReply(station_id=station_id, phone_index=p.sender.index, message_id=message_id, body=p.sms.body,
+                        received_at=item.received_at, consent_acted=not p.consent_inert)
 
 
 def is_inert_sms(prepared: Prepared) -> bool:
@@ -207,6 +218,7 @@ def apply_inert_sms(session: Session, stations: StationCache, group: Sequence[Pr
         if station_id is not None:
             todo.append(i)
             rows.append(_sms_row(station_id, prepared.item, p))
+    replies: list[InboundReply] = []
     for i, row, record in zip(todo, rows, insert_sms_many(session, rows), strict=True):
         if record is None:
             continue
@@ -215,7 +227,11 @@ def apply_inert_sms(session: Session, stations: StationCache, group: Sequence[Pr
             continue
         if record.customer_created:
             log.debug("customer_stub_created", customer_id=str(record.customer_id), station_id=str(row["station_id"]))
+        payload = group[i].payload
+        assert isinstance(payload, PreparedSms)
+        replies.append(_reply(row["station_id"], record.message_id, group[i].item, payload))
         outcomes[i] = Outcome()
+    handle_replies(session, replies)  # one query for the group; most groups answer no review request
     return outcomes
 
 
