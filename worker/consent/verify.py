@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ from compliance.consent_rules import ConsentSnapshot, EventFacts, affected_scope
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.models import ConsentEvent, ConsentState
 
-__all__ = ["ChainBreak", "StateMismatch", "VerifyReport", "verify"]
+__all__ = ["ChainBreak", "StateMismatch", "VerifyReport", "add_break", "check_chain", "verify"]
 
 _BATCH = 5000
 _PROGRESS_EVERY = 5000
@@ -165,7 +165,7 @@ def verify(
         if ev_rows:
             report.numbers += 1
             digest.update(key + bytes(ev_rows[-1].hash))
-        _check_chain(report, key, ev_rows, max_problems)
+        check_chain(report, key, ev_rows, max_problems)
         _check_projection(report, key, ev_rows, st_rows, max_problems)
         if progress is not None and report.events - reported >= _PROGRESS_EVERY:
             progress(report.events - reported)
@@ -176,7 +176,7 @@ def verify(
     return report
 
 
-def _add_break(report: VerifyReport, brk: ChainBreak, max_problems: int) -> None:
+def add_break(report: VerifyReport, brk: ChainBreak, max_problems: int) -> None:
     report.break_count += 1
     if report.first_break is None or brk.seq < report.first_break.seq:
         report.first_break = brk
@@ -184,9 +184,17 @@ def _add_break(report: VerifyReport, brk: ChainBreak, max_problems: int) -> None
         report.breaks.append(brk)
 
 
-def _check_chain(report: VerifyReport, key: bytes, rows: list[Row[Any]], max_problems: int) -> None:
-    prev: bytes | None = None
-    prev_seq: int | None = None
+def check_chain(
+    report: VerifyReport, key: bytes, rows: Sequence[Any], max_problems: int, *, after: tuple[int, bytes] | None = None
+) -> None:
+    """Check consecutive events of one number (seq order): each hash and each link.
+
+    ``rows`` start at the number's first event, or right after ``after`` (the seq and stored
+    hash of the event before them: the opt-out report checks a range of the ledger). They
+    need the attributes of a consent_events row (the ORM row here; the report's
+    ``compliance.report_rules.LedgerEvent``), so both check one way.
+    """
+    prev_seq, prev = after if after is not None else (None, None)
     for row in rows:
         stored_prev = bytes(row.prev_hash) if row.prev_hash is not None else None
         if stored_prev != prev:
@@ -199,7 +207,7 @@ def _check_chain(report: VerifyReport, key: bytes, rows: list[Row[Any]], max_pro
                     f"prev_hash does not match the hash of the previous event (seq {prev_seq}): "
                     "an event between them is missing, was inserted, or was re-hashed"
                 )
-            _add_break(report, ChainBreak(row.seq, row.id, key, reason), max_problems)
+            add_break(report, ChainBreak(row.seq, row.id, key, reason), max_problems)
         recomputed = event_hash(
             HashInput(
                 id=row.id,
@@ -219,7 +227,7 @@ def _check_chain(report: VerifyReport, key: bytes, rows: list[Row[Any]], max_pro
             evidence_is_canonical=True,
         )
         if recomputed != bytes(row.hash):
-            _add_break(
+            add_break(
                 report,
                 ChainBreak(row.seq, row.id, key, "stored hash does not match the row's contents: the row was altered"),
                 max_problems,

@@ -1,0 +1,126 @@
+"""chain.json: the consent ledger checked over the report's range, in the export's snapshot.
+
+Every event received in the range (every kind, every station: a revocation turned into
+something else must still be found) is re-hashed and its link checked against the stored
+hash of the number's previous event, wherever that one lies (worker.consent.verify.check_chain,
+the check ``msgworker ledger verify`` runs). Then every consent_state row whose last event is
+in the range must name an event that exists with that hash, which finds a number's *last*
+event removed (no later event links to it). The result names the first bad ledger sequence.
+
+What it cannot find, nobody can from inside the database: a rewrite of a number's whole
+history together with its state row. The ledger head's hash in chain.json, kept outside the
+database with the export, is what makes that detectable later (docs/consent-ledger.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from compliance.report_rules import LedgerEvent
+from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
+from worker.reports.snapshot import ReadSnapshot
+
+__all__ = ["RANGE_CHECKED", "ChainResult", "check_range"]
+
+RANGE_CHECKED = (
+    "every consent event received in the range (all kinds, all stations): its hash recomputed and its link "
+    "to the number's previous event; and every state row whose last event is in the range"
+)
+
+_MAX_LISTED = 1000
+_ITERSIZE = 5000
+
+_EVENTS = """
+SELECT e.seq, e.id, e.phone_index, e.station_id, e.kind, e.purpose, e.source, e.evidence, e.occurred_at,
+       e.recorded_at, e.idempotency_key, e.prev_hash, e.hash, p.seq, p.hash
+FROM compliance.consent_events e
+LEFT JOIN LATERAL (
+    SELECT q.seq, q.hash FROM compliance.consent_events q
+    WHERE q.phone_index = e.phone_index AND q.seq < e.seq ORDER BY q.seq DESC LIMIT 1) p ON true
+WHERE e.seq BETWEEN %(lo)s AND %(hi)s AND e.occurred_at >= %(start)s AND e.occurred_at < %(end)s
+ORDER BY e.seq
+"""
+
+_BOUNDS = """
+SELECT min(seq), max(seq) FROM compliance.consent_events WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+"""
+
+_STATE_HEADS = """
+SELECT s.last_event_seq, s.last_event_id, s.phone_index FROM compliance.consent_state s
+WHERE s.last_event_seq BETWEEN %(lo)s AND %(hi)s
+  AND NOT EXISTS (SELECT 1 FROM compliance.consent_events e
+                  WHERE e.seq = s.last_event_seq AND e.hash = s.last_event_hash AND e.phone_index = s.phone_index)
+ORDER BY s.last_event_seq
+"""
+
+
+@dataclass
+class ChainResult:
+    verify: VerifyReport = field(default_factory=VerifyReport)
+    events: int = 0
+    first: tuple[int, str] | None = None  # (seq, hash hex) of the range's first and last events
+    last: tuple[int, str] | None = None
+    head: tuple[int, str] | None = None  # the ledger's last event in the snapshot
+
+    @property
+    def ok(self) -> bool:
+        return self.verify.break_count == 0
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.verify.first_break.seq if self.verify.first_break else None
+
+    def as_dict(self, snapshot: str, taken_at: str, checked: str) -> dict[str, Any]:
+        def end(pair: tuple[int, str] | None) -> dict[str, Any] | None:
+            return {"seq": pair[0], "hash": pair[1]} if pair else None
+
+        return {
+            "status": "ok" if self.ok else "INTEGRITY_FAILED",
+            "checked": checked,
+            "events_checked": self.events,
+            "first_bad_seq": self.first_bad_seq,
+            "break_count": self.verify.break_count,
+            "breaks": [
+                {"seq": b.seq, "event_id": str(b.event_id), "phone_index": b.phone_index.hex(), "reason": b.reason}
+                for b in sorted(self.verify.breaks, key=lambda b: b.seq)
+            ],
+            "range_first_event": end(self.first),
+            "range_last_event": end(self.last),
+            "ledger_head": end(self.head),
+            "snapshot": snapshot,
+            "snapshot_taken_at": taken_at,
+        }
+
+
+def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
+    """Check the events received in ``[start, end)`` (``sql_params`` as RangeParams.sql() gives them)."""
+    result = ChainResult()
+    head = snap.conn.execute("SELECT seq, hash FROM compliance.consent_events ORDER BY seq DESC LIMIT 1").fetchone()
+    if head is not None:
+        result.head = (int(head[0]), bytes(head[1]).hex())
+    bounds = snap.conn.execute(_BOUNDS, sql_params).fetchone()
+    if bounds is None or bounds[0] is None:
+        return result
+    params = {**sql_params, "lo": bounds[0], "hi": bounds[1]}
+    with snap.conn.cursor(name="chain_rows", binary=True) as cur:
+        cur.itersize = _ITERSIZE
+        cur.execute(_EVENTS, params)
+        for rec in cur:
+            key = bytes(rec[2])
+            event = LedgerEvent(rec[0], rec[1], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8], rec[9], rec[10],
+                                rec[11], rec[12])  # fmt: skip
+            before = (int(rec[13]), bytes(rec[14])) if rec[13] is not None else None
+            check_chain(result.verify, key, (event,), _MAX_LISTED, after=before)
+            result.events += 1
+            if result.first is None:
+                result.first = (event.seq, bytes(event.hash).hex())
+            result.last = (event.seq, bytes(event.hash).hex())
+    for seq, event_id, index in snap.conn.execute(_STATE_HEADS, params):
+        brk = ChainBreak(
+            int(seq), event_id, bytes(index),
+            "a consent_state row names this event as the number's last, but no event with that seq and "
+            "hash exists: it was removed or altered",
+        )  # fmt: skip
+        add_break(result.verify, brk, _MAX_LISTED)
+    return result
