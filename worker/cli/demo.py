@@ -12,10 +12,18 @@ from worker.db import session_scope
 __all__ = ["demo"]
 
 
-def demo(seed: int | None = typer.Option(None, "--seed", help="fix the random demo numbers")) -> None:
-    """Play a scripted day (question, STOP, blocked marketing, quiet hours, START, a send) against a fake Twilio."""
+def demo(
+    what: str = typer.Argument("day", help="day (the consent day) or campaigns (one campaign of each kind)"),
+    seed: int | None = typer.Option(None, "--seed", help="fix the random demo numbers"),
+) -> None:
+    """Play a scripted day (question, STOP, blocked marketing, quiet hours, START, a send) against a fake Twilio;
+    `msgworker demo campaigns`: a review request that escalates, and a coupon campaign to 20 customers."""
     setup()
+    from worker.ops.campaign_demo import run_campaign_demo
     from worker.ops.demo import DemoFailure, run_demo
+
+    if what not in ("day", "campaigns"):
+        fail(f"unknown demo {what!r}: day or campaigns")
 
     try:
         current, head = migrate.current_revision(), migrate.head_revision()
@@ -24,6 +32,9 @@ def demo(seed: int | None = typer.Option(None, "--seed", help="fix the random de
     if current != head:
         fail(f"database is at {current or 'base'}, code at {head}: run `msgworker db upgrade` first")
     try:
-        run_demo(typer.echo, scope=session_scope, seed=seed)
+        if what == "campaigns":
+            run_campaign_demo(typer.echo, scope=session_scope, seed=seed)
+        else:
+            run_demo(typer.echo, scope=session_scope, seed=seed)
     except DemoFailure as exc:
         fail(f"demo step failed: {exc}")
