@@ -17,6 +17,7 @@ TASK_MODULES = [
     "tasks.ingest",
     "tasks.consent",
     "tasks.send",
+    "tasks.campaigns",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

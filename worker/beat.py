@@ -25,6 +25,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "release-outbox": {"task": "tasks.send.release_due", "schedule": 1.0, "options": {"expires": 2}},
     # "unknown" and long-"sending" rows looked up at Twilio (worker/outbound/reconcile.py).
     "reconcile-outbox": {"task": "tasks.send.reconcile", "schedule": 10.0, "options": {"expires": 10}},
+    # Campaigns (worker/campaigns/): enrol completed bookings, plan due runs, fan out in chunks.
+    "campaigns-tick": {"task": "tasks.campaigns.tick", "schedule": 5.0, "options": {"expires": 5}},
+    # Coupon codes past their expiry; pools below their low-stock threshold.
+    "coupon-upkeep": {"task": "tasks.campaigns.coupon_upkeep", "schedule": 60.0, "options": {"expires": 60}},
 }
 
 

@@ -12,20 +12,22 @@ The idempotency key is the database's unique key: the same key twice is one mess
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from compliance.errors import InvalidNumber
 from compliance.segments import count_segments
 from worker import pii
-from worker.errors import InvalidInput
+from worker.errors import InvalidInput, UserError
 from worker.models import Campaign, OutboundMessage, Station, StationSender
 from worker.phone import PhoneNumber, as_number
 
-__all__ = ["EnqueueError", "EnqueueResult", "cancel_pending_for_number", "enqueue"]
+__all__ = ["EnqueueError", "EnqueueResult", "OutboxItem", "cancel_pending_for_number", "enqueue", "enqueue_many"]
 
 PURPOSES = frozenset({"transactional", "marketing", "compliance"})
 # Rows not yet handed to the provider; an opt-out can still stop them.
@@ -40,6 +42,66 @@ class EnqueueError(InvalidInput):
 class EnqueueResult:
     message: OutboundMessage
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One text for ``enqueue_many`` (the same fields as ``enqueue``'s arguments)."""
+
+    station_id: uuid.UUID
+    to: str | PhoneNumber
+    body: str
+    purpose: str
+    idempotency_key: str
+    not_before: datetime | None = None
+    channel: str = "sms"
+    campaign_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    in_reply_to_event_id: uuid.UUID | None = None
+    created_by: str | None = None
+
+
+def _sender(session: Session, station_id: uuid.UUID, channel: str) -> uuid.UUID | None:
+    return session.execute(
+        select(StationSender.id)
+        .where(StationSender.station_id == station_id, StationSender.channel == channel,
+               StationSender.is_active.is_(True))
+        .order_by(StationSender.created_at)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _row_values(item: OutboxItem, sender_id: uuid.UUID | None) -> dict[str, object]:
+    """The checked column values of one row (EnqueueError or InvalidNumber when it cannot be queued)."""
+    if item.not_before is not None and item.not_before.tzinfo is None:
+        raise EnqueueError("not_before must be timezone-aware")
+    if item.purpose not in PURPOSES:
+        raise EnqueueError(f"purpose must be one of {sorted(PURPOSES)}, not {item.purpose!r}")
+    if not item.body or not item.body.strip():
+        raise EnqueueError("body is empty")
+    if len(item.body) > 1600:
+        raise EnqueueError("body is longer than 1600 characters (Twilio's limit)")
+    if not item.idempotency_key or len(item.idempotency_key) > 255:
+        raise EnqueueError("idempotency_key must be 1..255 characters")
+    to_encrypted, to_index = _recipient(item.to, item.channel)
+    return {
+        "idempotency_key": item.idempotency_key,
+        "station_id": item.station_id,
+        "sender_id": sender_id,
+        "channel": item.channel,
+        "customer_id": item.customer_id,
+        "thread_id": item.thread_id,
+        "to_encrypted": to_encrypted,
+        "to_index": to_index,
+        "body": item.body,
+        "segments": count_segments(item.body).segments,
+        "purpose": item.purpose,
+        "campaign_id": item.campaign_id,
+        "in_reply_to_event_id": item.in_reply_to_event_id,
+        "created_by": item.created_by,
+        "not_before": item.not_before,
+    }
 
 
 def _recipient(to: str | PhoneNumber, channel: str) -> tuple[str, bytes]:
@@ -89,43 +151,18 @@ def enqueue(
         raise EnqueueError("enqueue needs station or station_id")
     if campaign is not None:
         campaign_id = campaign.id
-    if not_before is not None and not_before.tzinfo is None:
-        raise EnqueueError("not_before must be timezone-aware")
-    if purpose not in PURPOSES:
-        raise EnqueueError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
-    if not body or not body.strip():
-        raise EnqueueError("body is empty")
-    if len(body) > 1600:
-        raise EnqueueError("body is longer than 1600 characters (Twilio's limit)")
-    if not idempotency_key or len(idempotency_key) > 255:
-        raise EnqueueError("idempotency_key must be 1..255 characters")
-    to_encrypted, to_index = _recipient(to, channel)
     if sender_id is None:
-        sender_id = session.execute(
-            select(StationSender.id)
-            .where(StationSender.station_id == station_id, StationSender.channel == channel,
-                   StationSender.is_active.is_(True))
-            .order_by(StationSender.created_at)
-            .limit(1)
-        ).scalar_one_or_none()
-    values: dict[str, object] = {
-        "idempotency_key": idempotency_key,
-        "station_id": station_id,
-        "sender_id": sender_id,
-        "channel": channel,
-        "customer_id": customer_id,
-        "thread_id": thread_id,
-        "to_encrypted": to_encrypted,
-        "to_index": to_index,
-        "body": body,
-        "segments": count_segments(body).segments,
-        "purpose": purpose,
-        "campaign_id": campaign_id,
-        "in_reply_to_event_id": in_reply_to_event_id,
-        "created_by": created_by,
-    }
-    if not_before is not None:
-        values["not_before"] = not_before
+        sender_id = _sender(session, station_id, channel)
+    values = _row_values(
+        OutboxItem(
+            station_id=station_id, to=to, body=body, purpose=purpose, idempotency_key=idempotency_key,
+            not_before=not_before, channel=channel, campaign_id=campaign_id, customer_id=customer_id,
+            thread_id=thread_id, in_reply_to_event_id=in_reply_to_event_id, created_by=created_by,
+        ),
+        sender_id,
+    )
+    if not_before is None:
+        del values["not_before"]  # the column's default: the transaction's now()
     inserted = session.execute(
         insert(OutboundMessage).values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -135,6 +172,43 @@ def enqueue(
         select(OutboundMessage).where(OutboundMessage.idempotency_key == idempotency_key)
     ).scalar_one()
     return EnqueueResult(message=row, created=inserted is not None)
+
+
+def enqueue_many(session: Session, items: Sequence[OutboxItem]) -> dict[str, uuid.UUID | UserError]:
+    """``enqueue`` for many texts in one statement (a campaign's fan-out): {idempotency key: the
+    row's id, new or existing; or the refusal of that one item, the others still queued}.
+
+    Each item is checked exactly as ``enqueue`` checks it; an item without ``not_before`` is
+    due at the transaction's now().
+    """
+    out: dict[str, uuid.UUID | UserError] = {}
+    senders: dict[tuple[uuid.UUID, str], uuid.UUID | None] = {}
+    rows: list[dict[str, object]] = []
+    now: datetime | None = None
+    for item in items:
+        key = (item.station_id, item.channel)
+        if key not in senders:
+            senders[key] = _sender(session, item.station_id, item.channel)
+        try:
+            values = _row_values(item, senders[key])
+        except (UserError, InvalidNumber) as exc:
+            out[item.idempotency_key] = exc if isinstance(exc, UserError) else EnqueueError(str(exc), field="to")
+            continue
+        if values["not_before"] is None:
+            if now is None:
+                now = session.execute(select(func.now())).scalar_one()
+            values["not_before"] = now
+        rows.append(values)
+    if not rows:
+        return out
+    stmt = insert(OutboundMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    session.execute(stmt, rows)
+    keys = [str(r["idempotency_key"]) for r in rows]
+    found = session.execute(
+        select(OutboundMessage.idempotency_key, OutboundMessage.id).where(OutboundMessage.idempotency_key.in_(keys))
+    )
+    out.update({key: message_id for key, message_id in found})
+    return out
 
 
 def cancel_pending_for_number(

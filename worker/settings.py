@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     # Review items this many business days (or fewer) before their deadline log warnings.
     CONSENT_REVIEW_WARN_BUSINESS_DAYS: int = Field(default=2, ge=0, le=10)
 
+    # Campaigns (docs/campaigns.md): recipients one fan-out transaction expands or queues, and
+    # how long one tick keeps taking chunks before it leaves the rest to the next tick.
+    CAMPAIGN_FANOUT_CHUNK: int = Field(default=1000, ge=1, le=10000)
+    CAMPAIGN_TICK_BUDGET_SECONDS: float = Field(default=10.0, gt=0, le=300)
+
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
     # At most this many marketing texts per number per rolling 24 h (docs/compliance.md#frequency-caps).

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import typer
 
+from worker.cli import booking as booking_cli
+from worker.cli import campaign as campaign_cli
 from worker.cli import consent as consent_cli
+from worker.cli import coupon as coupon_cli
 from worker.cli import db as db_cli
 from worker.cli import demo as demo_cli
 from worker.cli import doctor as doctor_cli
 from worker.cli import fake_twilio as fake_twilio_cli
+from worker.cli import feedback as feedback_cli
 from worker.cli import inbox as inbox_cli
 from worker.cli import ledger as ledger_cli
 from worker.cli import pii as pii_cli
@@ -40,6 +44,10 @@ app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, ret
 app.command("run")(run_cli.run)
 app.add_typer(send_cli.app, name="send", help=send_cli.app.info.help)
 app.command("demo")(demo_cli.demo)
+app.add_typer(campaign_cli.app, name="campaign", help=campaign_cli.app.info.help)
+app.add_typer(coupon_cli.app, name="coupon", help=coupon_cli.app.info.help)
+app.add_typer(booking_cli.app, name="booking", help=booking_cli.app.info.help)
+app.add_typer(feedback_cli.app, name="feedback", help=feedback_cli.app.info.help)
 app.add_typer(token_cli.app, name="token", help="Bearer tokens for the admin API: create, list, revoke.")
 
 

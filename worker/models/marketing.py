@@ -212,8 +212,8 @@ class CustomerReview(Base):
             "uq_customer_reviews_booking", "booking_id", unique=True,
             postgresql_where=text("booking_id IS NOT NULL AND deleted_at IS NULL"),
         ),
-        Index("ix_customer_reviews_open_number", "phone_index",
-              postgresql_where=text("status = 'pending' AND deleted_at IS NULL")),
+        # Replies are matched by number: open requests, and closed ones (a late reply is recorded).
+        Index("ix_customer_reviews_number", "phone_index", postgresql_where=text("deleted_at IS NULL")),
         Index("ix_customer_reviews_escalated", "escalated_at", postgresql_where=text("status = 'escalated'")),
         {"schema": "feedback"},
     )
@@ -289,6 +289,7 @@ class DiscountCoupon(Base):
         CheckConstraint("discount_cents >= 0", name="discount_nonnegative"),
         CheckConstraint("status IN ('available', 'issued', 'redeemed', 'expired', 'void')", name="status"),
         CheckConstraint("(status = 'available') = (customer_id IS NULL)", name="assigned"),
+        CheckConstraint("status = 'available' OR station_id IS NOT NULL", name="station"),
         CheckConstraint(
             "(status = 'redeemed') = (redeemed_at IS NOT NULL) AND (redeemed_at IS NULL) = (redeemed_by IS NULL)",
             name="redeemed",
@@ -298,7 +299,10 @@ class DiscountCoupon(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("identity.stations.id", ondelete="RESTRICT"), index=True)
+    # NULL only while a code of an every-station pool waits to be issued.
+    station_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identity.stations.id", ondelete="RESTRICT"), index=True
+    )
     # NULL while the code waits in its pool ("available").
     customer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("core.customers.id", ondelete="RESTRICT"), index=True

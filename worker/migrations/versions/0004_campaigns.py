@@ -219,7 +219,9 @@ def upgrade() -> None:
         op.create_check_constraint(op.f(name), "campaign_recipients", condition, schema="marketing")
 
     # --- coupon codes ------------------------------------------------------------------------
+    # A code waiting in an every-station pool has no customer, nor a station, until it is issued.
     op.alter_column("discount_coupons", "customer_id", nullable=True, schema="feedback")
+    op.alter_column("discount_coupons", "station_id", nullable=True, schema="feedback")
     for column in (
         sa.Column("pool_id", sa.Uuid(), nullable=True),
         sa.Column("status", sa.String(16), server_default="issued", nullable=False),
@@ -248,6 +250,7 @@ def upgrade() -> None:
     for name, condition in (
         ("ck_discount_coupons_status", "status IN ('available', 'issued', 'redeemed', 'expired', 'void')"),
         ("ck_discount_coupons_assigned", "(status = 'available') = (customer_id IS NULL)"),
+        ("ck_discount_coupons_station", "status = 'available' OR station_id IS NOT NULL"),
         ("ck_discount_coupons_redeemed",
          "(status = 'redeemed') = (redeemed_at IS NOT NULL) AND (redeemed_at IS NULL) = (redeemed_by IS NULL)"),
     ):
@@ -274,8 +277,8 @@ def upgrade() -> None:
         postgresql_where=sa.text("booking_id IS NOT NULL AND deleted_at IS NULL"),
     )
     op.create_index(
-        "ix_customer_reviews_open_number", "customer_reviews", ["phone_index"], schema="feedback",
-        postgresql_where=sa.text("status = 'pending' AND deleted_at IS NULL"),
+        "ix_customer_reviews_number", "customer_reviews", ["phone_index"], schema="feedback",
+        postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index(
         "ix_customer_reviews_escalated", "customer_reviews", ["escalated_at"], schema="feedback",
@@ -291,7 +294,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_index("ix_bookings_completed", table_name="bookings", schema="core")
-    for name in ("ix_customer_reviews_escalated", "ix_customer_reviews_open_number", "uq_customer_reviews_booking"):
+    for name in ("ix_customer_reviews_escalated", "ix_customer_reviews_number", "uq_customer_reviews_booking"):
         op.drop_index(name, table_name="customer_reviews", schema="feedback")
     op.drop_constraint(op.f("fk_customer_reviews_request_recipient_id_campaign_recipients"), "customer_reviews", type_="foreignkey",
         schema="feedback",
@@ -301,7 +304,8 @@ def downgrade() -> None:
         op.drop_column("customer_reviews", column, schema="feedback")
 
     op.execute("DELETE FROM feedback.discount_coupons WHERE customer_id IS NULL")
-    for name in ("ck_discount_coupons_redeemed", "ck_discount_coupons_assigned", "ck_discount_coupons_status"):
+    for name in ("ck_discount_coupons_station", "ck_discount_coupons_redeemed", "ck_discount_coupons_assigned",
+                 "ck_discount_coupons_status"):
         op.drop_constraint(op.f(name), "discount_coupons", type_="check", schema="feedback")
     op.drop_index("ix_discount_coupons_available", table_name="discount_coupons", schema="feedback")
     op.drop_constraint(op.f("uq_discount_coupons_recipient_id"), "discount_coupons", type_="unique", schema="feedback")
@@ -313,6 +317,7 @@ def downgrade() -> None:
     for column in ("updated_at", "voided_at", "redeemed_by", "issued_at", "recipient_id", "status", "pool_id"):
         op.drop_column("discount_coupons", column, schema="feedback")
     op.alter_column("discount_coupons", "customer_id", nullable=False, schema="feedback")
+    op.alter_column("discount_coupons", "station_id", nullable=False, schema="feedback")
 
     for name in ("ck_campaign_recipients_step_positive", "ck_campaign_recipients_reason",
                  "ck_campaign_recipients_queued", "ck_campaign_recipients_status"):

@@ -1,0 +1,108 @@
+"""Coupon claims under concurrency on the real database: no code twice, the rest skipped as pool_empty."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from tests.factories import make_station
+from tests.support.campaigns import ACTOR, audience, pool_with_codes
+from worker.campaigns import coupons, definitions, fanout, lifecycle, recipients
+from worker.campaigns.errors import CampaignError
+from worker.campaigns.schedules import ScheduleInput
+from worker.db import session_scope
+from worker.errors import ErrorKind
+
+
+def test_fifty_concurrent_claims_on_ten_codes_assign_ten_and_skip_forty(clean_db: str) -> None:
+    """50 recipients materialised at once, each in its own transaction, against 10 codes: 10 get distinct codes."""
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        station = make_station(s)
+        audience(s, station, 50, consent=False)
+        pool = pool_with_codes(s, 50, station=station)
+        campaign = definitions.create_campaign(s, definitions.CampaignSpec(
+            kind="coupon", name="flash", station_code=station.code, template="{brand}: {coupon_code} for you",
+            schedule=ScheduleInput(at=now + timedelta(seconds=2)), pool_id=pool), ACTOR, now=now)
+        lifecycle.start(s, campaign.id, ACTOR, now=now)
+        campaign_id = campaign.id
+        # Another campaign took 40 of the codes meanwhile.
+        s.execute(text("DELETE FROM feedback.discount_coupons WHERE id IN (SELECT id FROM feedback.discount_coupons "
+                       "WHERE pool_id = :p LIMIT 40)"), {"p": pool})
+    later = now + timedelta(seconds=3)
+    with session_scope() as s:
+        fanout.plan_due_runs(s, later)
+    with session_scope() as s:
+        fanout.expand_chunk(s, later, chunk=100)
+    barrier = threading.Barrier(50)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with session_scope() as s:
+                fanout.materialise_chunk(s, later, chunk=1)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with session_scope() as s:
+        while fanout.materialise_chunk(s, later, chunk=50).total:  # rows a busy thread skipped, if any
+            pass
+        counts = recipients.status_counts(s, campaign_id)
+        issued = s.execute(text("SELECT code, recipient_id FROM feedback.discount_coupons WHERE pool_id = :p "
+                                "AND status = 'issued'"), {"p": pool}).all()
+        bodies = s.execute(text("SELECT body FROM core.outbound_messages WHERE campaign_id = :c"),
+                           {"c": campaign_id}).scalars().all()
+    assert counts.by_state() == {"queued": 10, "skipped": 40}
+    assert counts.by_reason() == {"skipped:pool_empty": 40}
+    assert len(issued) == 10
+    assert len({code for code, _ in issued}) == 10
+    assert len({recipient for _, recipient in issued}) == 10
+    assert sorted(b.split(": ")[1].split(" ")[0] for b in bodies) == sorted(code for code, _ in issued)
+
+
+def test_a_campaign_does_not_start_when_its_pool_is_smaller_than_its_audience(clean_db: str) -> None:
+    """5 codes for 6 recipients: start is refused with the counts; with a fallback code it starts."""
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        station = make_station(s)
+        audience(s, station, 6, consent=False)
+        pool = pool_with_codes(s, 5, station=station)
+        campaign = definitions.create_campaign(s, definitions.CampaignSpec(
+            kind="coupon", name="x", station_code=station.code, template="{coupon_code}",
+            schedule=ScheduleInput(at=now + timedelta(hours=1)), pool_id=pool), ACTOR, now=now)
+        campaign_id = campaign.id
+    with session_scope() as s, pytest.raises(CampaignError, match="has 5 codes for an audience of 6") as refused:
+        lifecycle.start(s, campaign_id, ACTOR, now=now)
+    assert refused.value.kind is ErrorKind.CONFLICT
+    with session_scope() as s:
+        s.execute(text("UPDATE feedback.coupon_pools SET fallback_code = 'WELCOME5' WHERE id = :p"), {"p": pool})
+        assert lifecycle.start(s, campaign_id, ACTOR, now=now).status == "scheduled"
+
+
+def test_a_code_redeemed_twice_is_refused_naming_the_first_redemption(clean_db: str) -> None:
+    """The second redemption is a Conflict that says when and by whom the code was redeemed."""
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        station = make_station(s)
+        [number] = audience(s, station, 1, consent=False)
+        pool = pool_with_codes(s, 1, station=station)
+        customer = s.execute(text("SELECT id FROM core.customers WHERE station_id = :s"), {"s": station.id}
+                             ).scalar_one()
+        [code] = coupons.claim(s, pool, [coupons.CodeWant(customer_id=customer, station_id=station.id)])
+        assert code is not None
+        coupons.redeem(s, code[1].lower(), ACTOR, now=now)
+    with session_scope() as s, pytest.raises(CampaignError) as refused:
+        coupons.redeem(s, code[1], ACTOR, now=now + timedelta(hours=1))
+    assert refused.value.kind is ErrorKind.CONFLICT
+    assert f"already redeemed at {now.isoformat()} by marketer" in str(refused.value)
+    assert number
