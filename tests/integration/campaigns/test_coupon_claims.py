@@ -106,3 +106,30 @@ def test_a_code_redeemed_twice_is_refused_naming_the_first_redemption(clean_db: 
     assert refused.value.kind is ErrorKind.CONFLICT
     assert f"already redeemed at {now.isoformat()} by marketer" in str(refused.value)
     assert number
+
+
+def test_an_import_lists_its_rejects_and_a_low_pool_warns_once(clean_db: str) -> None:
+    """A POS CSV: codes stored elsewhere and bad lines are listed; a pool below its threshold warns once, again
+    only after a refill and a new fall."""
+    with session_scope() as s:
+        station = make_station(s)
+        other = coupons.create_pool(s, ACTOR, name="other", station_code=station.code, source="imported")
+        coupons.import_codes(s, other.id, "code\nTAKEN-1\n", ACTOR)
+        pool = coupons.create_pool(s, ACTOR, name="pos", station_code=station.code, source="imported",
+                                   low_stock_threshold=3)
+        report = coupons.import_codes(s, pool.id, "code,expires_on\nNEW-1,\nTAKEN-1,\nNEW-2,2020-13-01\nNEW-1,\n",
+                                      ACTOR)
+        pool_id = pool.id
+    assert report.added == 1
+    assert [(r.line, r.reason.split(" ")[0]) for r in report.rejects] == [(3, "the"), (4, "expires_on"),
+                                                                          (5, "duplicate")]
+    with session_scope() as s:
+        assert coupons.check_stock(s) == [("pos", 1)]
+    with session_scope() as s:
+        assert coupons.check_stock(s) == []
+        coupons.import_codes(s, pool_id, "code\nNEW-3\nNEW-4\nNEW-5\n", ACTOR)
+    with session_scope() as s:
+        assert coupons.check_stock(s) == []  # refilled: 4 available, the warning is re-armed
+        s.execute(text("DELETE FROM feedback.discount_coupons WHERE code IN ('NEW-3', 'NEW-4')"))
+    with session_scope() as s:
+        assert coupons.check_stock(s) == [("pos", 2)]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -140,3 +142,72 @@ def test_an_empty_pool_skips_the_recipient_or_sends_the_fallback(db_session: Ses
     else:
         assert counts.by_state() == {"queued": 4}
         assert sum("SORRY10" in str(r["body"]) for r in outbox_rows(db_session, campaign.id)) == 2
+
+
+def test_local_time_sends_fire_at_each_recipients_wall_clock_and_a_passed_time_goes_next_day(
+    db_session: Session,
+) -> None:
+    """11:00 local on 7 Dec at 11:30 New York time: the New York recipient is due 11:00 NY on the 8th, LA 11:00 LA
+    on the 7th; in March, across the DST change, 11:00 stays 11:00 on the recipient's clock."""
+    with freeze_time("2026-12-07 16:30:00+00:00"):
+        now = datetime.now(UTC)
+        station = make_station(db_session)
+        audience(db_session, station, ["+12125550143", "+13105550143"])
+        campaign = definitions.create_campaign(db_session, definitions.CampaignSpec(
+            kind="broadcast", name="local", station_code=station.code, template="{brand}: good morning",
+            schedule=ScheduleInput(local_time="11:00", on=datetime(2026, 12, 7).date())), ACTOR, now=now)
+        lifecycle.start(db_session, campaign.id, ACTOR, now=now)
+        run_tick(db_session, now)
+    dues = sorted(db_session.execute(text(
+        "SELECT due_at FROM marketing.campaign_recipients WHERE campaign_id = :c"), {"c": campaign.id}).scalars())
+    assert dues == [datetime(2026, 12, 7, 19, 0, tzinfo=UTC), datetime(2026, 12, 8, 16, 0, tzinfo=UTC)]
+    with freeze_time("2026-03-07 12:00:00+00:00"):
+        now = datetime.now(UTC)
+        spring = definitions.create_campaign(db_session, definitions.CampaignSpec(
+            kind="broadcast", name="dst", station_code=station.code, template="{brand}: spring",
+            schedule=ScheduleInput(local_time="11:00", on=datetime(2026, 3, 8).date())), ACTOR, now=now)
+        lifecycle.start(db_session, spring.id, ACTOR, now=now)
+        run_tick(db_session, now)
+    ny = ZoneInfo("America/New_York")
+    spring_dues = db_session.execute(text(
+        "SELECT due_at FROM marketing.campaign_recipients WHERE campaign_id = :c"), {"c": spring.id}).scalars().all()
+    assert {d.astimezone(ny).hour for d in spring_dues if d.astimezone(UTC).hour < 17} == {11}
+    assert sorted(d.astimezone(UTC).hour for d in spring_dues) == [15, 18]  # EDT (UTC-4) and PDT (UTC-7)
+
+
+def test_a_missed_run_under_freezegun_is_marked_missed(db_session: Session) -> None:
+    """The worker was down at the fire time: an hour later the run's rows are missed, and nothing is queued."""
+    with freeze_time("2026-12-07 15:00:00+00:00") as clock:
+        station = make_station(db_session)
+        audience(db_session, station, 2)
+        campaign = definitions.create_campaign(db_session, definitions.CampaignSpec(
+            kind="broadcast", name="m", station_code=station.code, template="{brand}: hi",
+            schedule=ScheduleInput(at=datetime(2026, 12, 7, 15, 30, tzinfo=UTC))), ACTOR, now=datetime.now(UTC))
+        lifecycle.start(db_session, campaign.id, ACTOR, now=datetime.now(UTC))
+        clock.move_to("2026-12-07 16:45:00+00:00")
+        run_tick(db_session, datetime.now(UTC))
+    assert recipients.status_counts(db_session, campaign.id).by_reason() == {"missed:missed_run": 2}
+
+
+def test_an_edit_bumps_the_version_queued_texts_stay_and_cancel_cancels_them(db_session: Session) -> None:
+    """Rows queued before an edit keep their text and version; rows due later use the new text and version 2;
+    cancel then cancels every unsent outbox row and pending row."""
+    now = datetime.now(UTC)
+    station = make_station(db_session)
+    audience(db_session, station, ["+12125550144", "+13105550144"])
+    campaign = definitions.create_campaign(db_session, definitions.CampaignSpec(
+        kind="broadcast", name="e", station_code=station.code, template="{brand}: first text",
+        schedule=ScheduleInput(local_time="10:00", on=(now + timedelta(days=2)).date())), ACTOR, now=now)
+    lifecycle.start(db_session, campaign.id, ACTOR, now=now)
+    run_tick(db_session, now)
+    first_due = min(db_session.execute(text("SELECT due_at FROM marketing.campaign_recipients WHERE campaign_id = :c"),
+                                       {"c": campaign.id}).scalars())
+    fanout.materialise_chunk(db_session, first_due, chunk=10)
+    definitions.edit_templates(db_session, campaign.id, ACTOR, template="{brand}: second text")
+    fanout.materialise_chunk(db_session, first_due + timedelta(hours=3, minutes=1), chunk=10)
+    rows = outbox_rows(db_session, campaign.id)
+    assert sorted((str(r["idempotency_key"])[-2:], "first" in str(r["body"])) for r in rows) == [
+        (":1", True), (":2", False)]
+    lifecycle.cancel(db_session, campaign.id, ACTOR, now=now)
+    assert {r["status"] for r in outbox_rows(db_session, campaign.id)} == {"cancelled"}
+    assert recipients.status_counts(db_session, campaign.id).by_reason() == {"cancelled:campaign_cancelled": 2}
