@@ -55,17 +55,21 @@ def _neighbours(word: str) -> set[str]:
 class Corrector:
     """Corrects misspelt words of a message toward a fixed vocabulary."""
 
-    __slots__ = ("_heads", "_known", "_long", "_long_re", "_near", "_near_words")
+    __slots__ = ("_heads", "_known", "_long", "_long_re", "_near", "_near_real", "_near_words")
 
     def __init__(self, vocabulary: Iterable[str], known: Iterable[str], exempt: frozenset[str] = EXEMPT) -> None:
         vocab = {w for w in vocabulary if len(w) >= 4}
-        self._known = frozenset(known) | vocab | exempt
+        table_words = frozenset(known) | vocab
+        self._known = table_words | exempt
         near: dict[str, str] = {}
+        near_real: dict[str, str] = {}  # real words one edit from the vocabulary ("step", "leaf")
         for word in sorted(vocab):
             for n in _neighbours(word):
-                if len(n) >= MIN_WORD and n not in self._known:
-                    near.setdefault(n, word)
+                if len(n) < MIN_WORD or n in table_words:
+                    continue
+                (near_real if n in exempt else near).setdefault(n, word)
         self._near = near
+        self._near_real = near_real
         self._near_words = frozenset(near)
         longs = {w for w in vocab if len(w) >= LONG_WORD}
         index: dict[str, set[str]] = {}
@@ -79,6 +83,20 @@ class Corrector:
         self._long_re = (
             re.compile(" ((?:" + "|".join(self._heads) + f")[a-z]{{{LONG_WORD - 5},}})(?= )") if self._heads else None
         )
+
+    @property
+    def near(self) -> dict[str, str]:
+        """Every non-word at distance 1 from the vocabulary, mapped to its vocabulary word."""
+        return self._near
+
+    def correct_real_words(self, tokens: list[str]) -> list[str] | None:
+        """``tokens`` with real words one edit from the vocabulary replaced ("leaf me alone"), or None.
+
+        Only for a second look whose finding the caller trusts only as a phrase and as review:
+        "step" is a word, "step texting me" is still a typo of a revocation.
+        """
+        out = [self._near_real.get(t, t) for t in tokens]
+        return None if out == tokens else out
 
     def correct_word(self, word: str) -> str | None:
         """The vocabulary word ``word`` is a misspelling of, or None."""

@@ -10,10 +10,14 @@ import functools
 import re
 from dataclasses import dataclass
 
+from compliance.fuzzy_sounds import FarCorrector
 from compliance.fuzzy_words import Corrector
 from compliance.keyword_patterns import CompiledPattern, PatternSet, compile_pattern, word_score
 from compliance.keyword_result import Classification, Intent
+from compliance.keyword_rewrite import Rewriter
 from compliance.keyword_tables import KeywordTables, Phrase
+from compliance.keyword_window import WINDOW, WindowMatcher
+from compliance.keyword_window_tables import ABBREVIATIONS, CLASSES
 from compliance.message_text import normalize
 
 __all__ = [
@@ -23,11 +27,20 @@ __all__ = [
     "Keyword",
     "Rule",
     "compile_tables",
+    "far_vocabulary",
+    "fuzzy_vocabulary",
     "in_booking_context",
     "strip_filler",
 ]
 
 CORE_MAX_TOKENS = 8  # keyword + filler messages are short
+# Words nearly every short reply holds: no sign that a misspelt revocation might be in it.
+_EVERY_REPLY = frozenset(
+    (
+        "you", "to", "can", "a", "the", "of", "do", "is", "it", "i", "my", "that", "this", "up", "from", "could",
+        "would", "even", "ever", "does", "all", "any", "here", "with",
+    )
+)
 _DIGIT = re.compile(r"\d")
 
 
@@ -69,6 +82,32 @@ class Compiled:
     interesting_short: frozenset[str] | None  # the same for messages of CORE_MAX_TOKENS words or fewer
     interesting_starts: re.Pattern[str] | None
     corrector: Corrector
+    # The wider reach (compliance/keyword_rewrite.py, keyword_window.py, fuzzy_sounds.py).
+    rewriter: Rewriter
+    window: WindowMatcher
+    far: FarCorrector
+    reach_words: frozenset[str]  # a long message holding none of these skips the rewrite and window stages
+    # A short reply of four or five words is searched for far misspellings only when it holds one
+    # of these (a reference to texts or to the sender, a negation, a keyword): "no me ebien mensajes".
+    far_context: frozenset[str]
+
+
+def fuzzy_vocabulary(tables: KeywordTables) -> set[str]:
+    """The words misspellings are corrected toward at distance 1 (compliance/fuzzy_words.py)."""
+    return {normalize(w) for table in tables.languages for w in table.fuzzy}
+
+
+def far_vocabulary(tables: KeywordTables) -> set[str]:
+    """The words far misspellings (two edits, sound) are corrected toward (compliance/fuzzy_sounds.py).
+
+    The fuzzy vocabulary and every single-word opt-out keyword, except the short ones with an
+    everyday booking meaning ("end", "para", "fin"): those are read only as typed.
+    """
+    words = fuzzy_vocabulary(tables)
+    for table in tables.languages:
+        words.update(normalize(w) for w in (*table.opt_out, *table.opt_out_all, *table.opt_out_bare))
+        words.difference_update(normalize(w) for w in table.opt_out_bare if len(normalize(w)) < 5)
+    return {w for w in words if " " not in w}
 
 
 KIND_INTENT = {"opt_out": Intent.OPT_OUT, "bare": Intent.OPT_OUT, "opt_in": Intent.OPT_IN, "help": Intent.HELP}
@@ -84,7 +123,7 @@ def compile_tables(tables: KeywordTables) -> Compiled:
     filler: set[str] = set()
     booking_words: set[str] = set()
     triggers: dict[str, str] = {}
-    vocabulary: set[str] = set()
+    literal_words: set[str] = set()  # every word a pattern names: known words, never "corrected" far
     for table in tables.languages:
         lang = table.language
         for kind, words, scope_all in (
@@ -110,7 +149,8 @@ def compile_tables(tables: KeywordTables) -> Compiled:
         booking_words.update(normalize(w) for w in table.booking_words)
         for t in table.triggers:
             triggers.setdefault(normalize(t), lang)
-        vocabulary.update(normalize(w) for w in table.fuzzy)
+    for pattern in [p for g in rules.values() for p, _ in g] + [p for p, _ in wholes] + [p for p, _ in booking]:
+        literal_words.update(pattern.words)
     exact = {
         k: Classification(KIND_INTENT[kw.kind], kw.word, kw.language, "exact_keyword", scope_all=kw.scope_all)
         for k, kw in keywords.items()
@@ -136,6 +176,14 @@ def compile_tables(tables: KeywordTables) -> Compiled:
         else interesting | whole_set.anchor_words | frozenset(w for k in keywords for w in k.split())
     )
     starts = rule_set.prefixes | whole_set.prefixes
+    vocabulary = fuzzy_vocabulary(tables)
+    keyword_words = {w for k, kw in keywords.items() if kw.kind in ("opt_out", "bare") for w in k.split()}
+    window_words = {w for members in CLASSES.values() for m in members for w in normalize(m).split()}
+    abbreviations = set(ABBREVIATIONS) | {w for v in ABBREVIATIONS.values() for w in normalize(v).split()}
+    # Words some rule names as written are never misspellings of another ("removed", "message").
+    table_words = known | literal_words | window_words | abbreviations
+    corrector = Corrector(vocabulary, table_words)
+    rewriter = Rewriter(keyword_words, vocabulary, filler, corrector.near)
     return Compiled(
         keywords=keywords,
         exact=exact,
@@ -154,7 +202,17 @@ def compile_tables(tables: KeywordTables) -> Compiled:
         interesting=interesting,
         interesting_short=interesting_short,
         interesting_starts=re.compile(" (?:" + "|".join(sorted(map(re.escape, starts))) + ")") if starts else None,
-        corrector=Corrector(vocabulary, known),
+        corrector=corrector,
+        rewriter=rewriter,
+        window=WINDOW,
+        far=FarCorrector(far_vocabulary(tables), table_words, preferred=keyword_words),
+        reach_words=rewriter.trigger_words | WINDOW.anchors,
+        far_context=frozenset(
+            w
+            for name in ("REF", "CONTACT", "CONTACTME", "OBJ", "NEG", "NEG_ES", "SEND_ES", "NUM_ES", "LIST", "LIST_ES")
+            for m in CLASSES[name]
+            for w in normalize(m).split()
+        ).union(keyword_words).difference(_EVERY_REPLY),
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 __all__ = ["CLASSIFIER_VERSION", "NO_MATCH", "Classification", "Intent"]
 
 # Stored with every classification as evidence: bump whenever tables or rules change.
-CLASSIFIER_VERSION = "2026.11.3"
+CLASSIFIER_VERSION = "2026.12.1"
 
 
 class Intent(enum.StrEnum):

@@ -141,14 +141,15 @@ ENGLISH = LanguageTable(
     ),
     phrases=(
         # Scope-all first: "stop all texts" revokes every purpose (docs/compliance.md#revoke-all).
-        Phrase(f"[stop|quit|end|cancel|unsubscribe|opt out] [me]? [from]? all [of]? {_DETS} {_TEXTS}?", scope_all=True),
+        Phrase(f"[stop|quit|end|cancel|unsubscribe|opt out|discontinue] [me]? [from]? all [of]? {_DETS} {_TEXTS}?",
+               scope_all=True),
         Phrase("[stop|unsubscribe|opt out|remove] [me|us]? [from]? everything", scope_all=True),
         Phrase("stopall", scope_all=True),
         # "stop texting me", "quit messaging", "stop calling me".
-        Phrase(f"[stop|quit|cease|halt] {_CONTACT}"),
+        Phrase(f"[stop|quit|cease|halt|discontinue] {_CONTACT}"),
         Phrase(f"[stop|quit] [sending|send] [me|us]? ~? {_TEXTS}"),
         Phrase("[stop|quit] [sending|send] [me|us]? [these|this|stuff|things|anything|them|it]? $"),
-        Phrase(f"[stop|quit|halt|no more|enough|enough with|stop with|done with|over] {_DETS} {_TEXTS}"),
+        Phrase(f"[stop|quit|halt|no more|enough|enough with|stop with|done with] {_DETS} {_TEXTS}"),
         Phrase(f"[cancel|end|pause|block|turn off|disable] {_DETS} [{_TEXTS_CORE}]", veto=True),
         Phrase("no [further|more]? [texts|txts|messages|msgs|text messages|sms|sms messages|notifications|promos|ads|"
                "marketing|spam]", whole=True),
@@ -156,11 +157,11 @@ ENGLISH = LanguageTable(
         Phrase(f"[dont|do not|never|pls dont|please dont] [ever]? {_CONTACT} [me|us|this number|my number|here]",
                veto=True),
         Phrase(f"[dont|do not|never|no longer] [want|need|wish|wanna|care for|like] [to]? [receive|get|see]? {_DETS} "
-               f"{_TEXTS}"),
+               f"{_TEXTS}", veto=True),
         Phrase("[dont|do not|no longer] [want|wanna|wish] [to]? [be texted|be contacted|be messaged|hear from you]"),
         # Lists, numbers, subscriptions.
         Phrase(f"[remove|delete|erase] {_ME}", veto=True),
-        Phrase(f"[take|drop|scratch|cross] {_ME} [off|from|out] $"),
+        Phrase(f"[take|drop|scratch|cross] {_ME} [off|from|out] [this|it|that|here|of this|of it]? $"),
         Phrase(f"[take|drop|scratch|cross] {_ME} [off|from|out] [of]? {_LIST}"),
         Phrase(f"[want|get me|put me|i am|im] [off|out of] {_LIST}"),
         Phrase("[be|get|been|being|im|i am|am] [removed|taken off|deleted|unsubscribed|opted out|dropped]", veto=True),
@@ -172,9 +173,9 @@ ENGLISH = LanguageTable(
         Phrase("[dont|do not|no longer] [want|wish|need] to receive"),
         Phrase("[dont|do not|no longer] [want|wish|need] to get [these|them|those|any more|anymore|more of these]"),
         Phrase("[lose|forget|delete] [my|this] [number|phone number|contact]"),
-        Phrase("unsubscribe*"),
+        Phrase("unsubscrib*"),
         Phrase("unsub"),
-        Phrase("[opt|opting|opted] [me|us]? out", veto=True),
+        Phrase("[opt|opting|opted] [me|us|this number|my number|this phone|my phone]? out", veto=True),
         Phrase("optout*"),
         Phrase("revok*"),
         Phrase("[withdraw|rescind|cancel|take back] [my]? [consent|permission|subscription|opt in|optin]"),
@@ -196,7 +197,8 @@ ENGLISH = LanguageTable(
         Phrase("[sorry]? [you have|you got|youve got|u have|u got|u got the|this is|its|thats]? [the|a]? "
                "wrong [number|person|phone] [sorry]?", whole=True),
         # Review: dismissive or suspicious, but a person should decide (marketing pauses meanwhile).
-        Phrase("[who is this|who dis|whos this|who are you|who is texting|who is this from|who sent this]",
+        Phrase("[who is this|who dis|whos this|who are you|who is texting|who is this from|who sent this|"
+               "who tf is this|who the hell is this|who the fuck is this]",
                intent="review"),
         Phrase("stop it", intent="review"),
         Phrase("[wrong number|wrong person|leave me alone|go away|fuck off]", intent="review", veto=True),
@@ -208,7 +210,10 @@ ENGLISH = LanguageTable(
         Phrase("[keep|keeps|still] [text*|messag*|msg*|contact*|spam*|bother*|sending] [me|us]", intent="review"),
         Phrase("why [are|do|does|is|did] [you|u|this number|someone|they] [keep]? [text*|messag*|msg*|contact*|spam*]",
                intent="review"),
-        Phrase("[spam|spammer|spamming|scam|scammer|scammy|harass*|stfu|lawyer|attorney|tcpa|fcc]", intent="review"),
+        Phrase("[spam|spammer|spamming|scam|scammer|scammy|harass*|stfu|lawyer|attorney|tcpa|fcc|illegal|unlawful|"
+               "unsolicited]", intent="review"),
+        Phrase("^ [blocked|blocking you|reported] $", intent="review"),
+        Phrase("do [i|we] know [you|u]", intent="review"),
         Phrase("[block|blocked|blocking|report|reported|reporting|sue] [you|u|this|your|this number]",
                intent="review"),
         Phrase("[ill|i will|gonna|going to] [block|report|sue]", intent="review"),
@@ -221,8 +226,13 @@ ENGLISH = LanguageTable(
         "[cant|cannot|can not|couldnt|could not] stop",
         # About another person's phone: a person must look even in booking talk (no veto).
         Phrase(f"[stop|quit] {_CONTACT} [my|his|her|their|our] [wife|husband|son|daughter|mom|mother|dad|father|"
-               "partner|friend|boss|kid|kids|family|girlfriend|boyfriend|sister|brother|assistant|office|work]",
-               intent="review"),
+               "partner|friend|boss|kid|kids|family|girlfriend|boyfriend|sister|brother|assistant|office|work|"
+               "wifes|husbands|sons|daughters|moms|mothers|dads|fathers|partners|friends|bosses|sisters|brothers|"
+               "grandma|grandmas|grandpa|grandpas|parents]", intent="review"),
+        Phrase(f"[stop|quit] {_CONTACT} [him|her] $", intent="review"),
+        # The sender about their own texting ("I'll stop texting you now lol"): not a revocation, but
+        # the same message may hold one ("ok ill stop, just stop texting me"), so a person looks.
+        Phrase(f"[ill|i will|let me|im going to|i should|we will|ima|i gotta] stop {_CONTACT}", intent="review"),
     ),
     booking_words=(
         "booking", "book", "booked", "rebook", "reservation", "reservations", "reserve", "reserved", "order",
@@ -245,11 +255,16 @@ ENGLISH = LanguageTable(
         "chicken", "fish", "seafood", "shrimp", "sides", "appetizer", "starter", "starters", "mains", "main",
         "sorbet", "sliders", "bread", "cheese", "soup", "sauce", "grill", "bbq", "oven", "music", "dj", "band",
         "photographer", "flowers", "decor", "rentals", "linens", "chairs", "tent", "waitlist",
+        "calendar", "bill", "receipt", "butter", "veggies", "vegetables", "rice", "noodles", "onion", "onions",
+        "garlic", "sake", "sushi", "tray", "trays", "scallops", "mushrooms", "tip", "gratuity", "ice", "napkins",
     ),
     booking_phrases=(
         "stop [by|at|in|over|off|for|past|on|along|and|to|here|there|first]",
+        "stop [sign|signs|light|lights]",
+        "[on|by|at|near|from|past] the stop",
         "[a|bus|pit|first|last|next|one|quick|final|non|short|another|second|third|extra] stop",
         "[cant|couldnt|can not|cannot|didnt] stop",
+        "[ill|i will|let me|im going to|i should|we will|i gotta|ima] stop",
         "stop [it|that|*ing] [haha|lol|lmao|hehe]",
         "stop [worrying|laughing|eating|stressing|apologizing|thanking|talking|crying|smiling|drinking]",
         "end [of|time|times|date|up|result|at|on|by|around|before|after|the night|the day]",
@@ -263,7 +278,8 @@ ENGLISH = LanguageTable(
     fuzzy=(
         "stop", "stopall", "unsubscribe", "unsubscribed", "quit", "revoke", "optout", "cancel", "remove",
         "texting", "texts", "messaging", "messages", "contacting", "bothering", "spamming", "harassing",
-        "anymore", "number", "please",
+        "anymore", "number", "please", "unsub", "more", "dont", "text", "take", "list", "your", "this", "leave",
+        "alone", "interested", "spam",
     ),
 )
 
@@ -323,6 +339,7 @@ SPANISH = LanguageTable(
         Phrase("[quien es|quien eres|quien habla|quien me escribe|de donde sacaron mi numero]", intent="review"),
         Phrase("[numero equivocado|dejame en paz|dejenme en paz|no me interesa|no nos interesa|estafa|spam|"
                "abogado|denunciar|bloquear|bloqueado]", intent="review"),
+        Phrase("no [conozco|reconozco] [este numero|este telefono|su numero|a quien|quien]", intent="review"),
     ),
     negations=(
         "no [quiero|deseo|queria|pedi|dije|me]? [cancelar mi suscripcion|darme de baja|dar de baja|den de baja|"
@@ -335,11 +352,12 @@ SPANISH = LanguageTable(
         "miercoles", "jueves", "viernes", "sabado", "domingo", "semana", "mes", "boda", "cumpleanos",
         "quinceanera", "pastel", "mesa", "mesas", "entrega", "direccion", "salon", "banquete", "platillo",
         "platillos", "platos", "postre", "bebidas", "servicio", "contrato", "cotizacion", "presupuesto",
-        "tarde", "noche", "dia",
+        "tarde", "noche", "dia", "cuenta", "recibo", "total", "ticket",
     ),
-    booking_phrases=("[la|al|el|a la] [fin|final]", "fin de [semana|mes|ano]"),
+    booking_phrases=("[la|al|el|a la] [fin|final]", "fin de [semana|mes|ano]", "[parar|paren|pare|para] en"),
     triggers=("cancelar", "cancela", "cancelo", "cancelen", "parar", "paren"),
-    fuzzy=("cancelar", "mensajes", "desuscribir", "desuscribirme", "envien", "manden", "recibir"),
+    fuzzy=("cancelar", "mensajes", "desuscribir", "desuscribirme", "envien", "manden", "recibir", "escriban",
+           "escribirme", "saquenme", "quiero", "lista"),
 )
 
 DEFAULT_TABLES = KeywordTables(languages=(ENGLISH, SPANISH))

@@ -36,12 +36,31 @@ Decision order (first rule that fires wins; reasons in brackets):
     vocabulary (compliance/fuzzy_words.py) and 2-9 run again; an opt-out (or a review where
     there was none) then wins with rule "fuzzy_keyword" / "fuzzy_phrase" / "fuzzy_<rule>".
 
+Rules 11-13 (issue 16 point 6, issue 14 point 4) widen the reach when 2-10 found nothing
+stronger than review (an opt-in, a HELP or a "negated" verdict is final); each may raise
+none to review or review to opt-out, never the reverse:
+
+11. Texting spellings rewritten to table words (compliance/keyword_rewrite.py: "u" -> "you",
+    "w" -> "with", "msgs", "#" -> "number", "st0p", "s t o p pls", "opt ou"), then 2-10 again
+    -> "expanded_keyword" / "expanded_<rule>", at full strength [a spelling, not a guess].
+12. Window rules (compliance/keyword_window.py, tables in keyword_window_tables.py): classes
+    of words in order within a few words of each other, per sentence ("no more of this stuff
+    pls", "this # doesnt want ur msgs") -> "window_<name>"; in booking context an opt-out
+    drops to review ("window_<name>_booking") and a review to none, except the suspicion rules
+    ("how'd u get my number") [a booking does not explain them].
+13. Short replies (up to five words; four or five only with a word about texts, the sender
+    or a negation) still at none: words two edits from, or sounding like, a vocabulary word
+    (compliance/fuzzy_sounds.py: "srpo", "stahp", "no me embien mensajes") -> 2-9 and the
+    window rules again -> at most REVIEW, "fuzzy_far_<rule>"; then real words one edit from
+    it ("leve me alone") -> REVIEW "real_word_<rule>", only when that completes a phrase.
+
 Booking context: a booking word (booking, party, chef, menu, reserva, ...), a number ("6pm",
 "5"), or a booking construction ("stop by", "end of", "what time does it end").
 
 Speed (>= 50k messages/s on one core, bench/keywords.py): every pattern is tried only when
 the message holds its rarest required word (compliance/keyword_patterns.py), and a message
-holding none of the words any rule needs returns NONE after one set test. No result cache.
+holding none of the words any rule needs returns NONE after one set test; rules 11-13 start
+with set tests too. No result cache (the far corrector remembers answers per word).
 """
 
 from __future__ import annotations
@@ -62,12 +81,16 @@ from compliance.keyword_compile import (
 )
 from compliance.keyword_result import CLASSIFIER_VERSION, NO_MATCH, Classification, Intent
 from compliance.keyword_tables import DEFAULT_TABLES, KeywordTables
-from compliance.message_text import fold, sentences
+from compliance.keyword_window import WindowHit
+from compliance.message_text import fold, normalize, sentences
 
 __all__ = ["CLASSIFIER_VERSION", "Classification", "Intent", "KeywordTables", "classify"]
 
 _STOP_EMOJI = frozenset("🛑⛔🚫✋🤚🙅")
 _FUZZY_MAX_TOKENS = 25  # misspelling correction only on SMS-sized messages
+_WINDOW_MAX_TOKENS = 80  # the window rules read texts of a few segments, not pasted documents
+_FAR_MAX_TOKENS = 5  # two-edit and sound-alike correction only on short replies
+_HASH_WORD = re.compile(r"#(?![\s#]*\d)")  # "remove my #" (a word), not "order #12" (a number sign)
 
 
 def _classify_tokens(
@@ -156,6 +179,109 @@ def _classify_tokens(
 
 
 _FUZZY_RULES = {"exact_keyword": "fuzzy_keyword", "keyword_with_filler": "fuzzy_keyword", "phrase": "fuzzy_phrase"}
+_EXPANDED_RULES = {"exact_keyword": "expanded_keyword", "keyword_with_filler": "expanded_keyword"}
+_PHRASE_RULES = frozenset({"phrase", "whole_phrase"})
+
+
+def _rules_on(c: Compiled, words: list[str]) -> Classification:
+    """Rules 2-9 on words that are not the message as typed (no sentence breaks: one sentence)."""
+    return c.exact.get(" ".join(words)) or _classify_tokens(c, words, set(words), None, None)
+
+
+def _upgrade(best: Classification, found: Classification, rule: str) -> Classification:
+    """``found`` (under ``rule``) if it says more than ``best``: an opt-out, or a review over nothing."""
+    if found.intent is Intent.OPT_OUT or (found.intent is Intent.REVIEW and best.intent is Intent.NONE):
+        return dataclasses.replace(found, rule=rule)
+    return best
+
+
+def _window_result(c: Compiled, hit: WindowHit, words: list[str]) -> Classification:
+    """A window rule's verdict; booking context lowers an opt-out to review and a review to none."""
+    rule = hit.rule
+    booked = rule.veto and in_booking_context(c, set(words), " " + " ".join(words) + " ")
+    if rule.intent == "opt_out":
+        name = f"window_{rule.name}_booking" if booked else f"window_{rule.name}"
+        return Classification(Intent.REVIEW if booked else Intent.OPT_OUT, hit.matched, rule.language, name)
+    if booked:
+        return Classification(Intent.NONE, hit.matched, rule.language, "booking_context")
+    return Classification(Intent.REVIEW, hit.matched, rule.language, f"window_{rule.name}")
+
+
+def _reading(c: Compiled, words: list[str], *, short: bool) -> list[str]:
+    """``words`` respelled (compliance/keyword_rewrite.py) and with distance-1 misspellings fixed."""
+    words = c.rewriter.rewrite(words, short=short) or words
+    return c.corrector.correct(words, set(words), " " + " ".join(words) + " ") or words
+
+
+def _reach(
+    c: Compiled,
+    text: str,
+    folded: str | None,
+    tokens: list[str],
+    tokset: set[str],
+    padded: str,
+    fixed: list[str] | None,
+    best: Classification,
+) -> Classification:
+    """Rules 11-13 of the module docstring, for a message rules 2-10 found no opt-out in.
+
+    ``padded`` is " " + the normalised message + " "; ``fixed`` the tokens with distance-1
+    misspellings fixed by rule 10 (None: there were none).
+    """
+    short = len(tokens) <= _FAR_MAX_TOKENS
+    words = fixed or tokens
+    hash_sign = "#" in text and _HASH_WORD.search(text) is not None  # normalising drops the sign
+    rewrite = hash_sign or c.rewriter.needs(tokens, tokset, padded, short=short)
+    far_reach = short and best.intent is Intent.NONE and (len(tokens) <= 3 or not c.far_context.isdisjoint(tokset))
+    if not rewrite and not far_reach and fixed is None and c.window.anchors.isdisjoint(tokset):
+        return best  # no shorthand, look-alike digit, spelled-out letters or window word: nothing to reach
+    if rewrite:
+        source = normalize(text.replace("#", " number ")).split(" ") if hash_sign else tokens
+        words = _reading(c, source, short=short)
+        if words != tokens:
+            found = _rules_on(c, words)
+            best = _upgrade(best, found, _EXPANDED_RULES.get(found.rule, "expanded_" + found.rule))
+            if best.intent is Intent.OPT_OUT:
+                return best
+    candidates = c.window.candidates(tokset.union(words))
+    if candidates:
+        if hash_sign:
+            folded = fold(text.replace("#", " number "))
+        if folded is not None and "\n" not in folded.strip():
+            parts = [words]  # one sentence: its reading is the message's
+        else:
+            parts = [_reading(c, s.split(" "), short=False) for s in sentences(folded or fold(text))]
+        hit = c.window.match(parts, candidates)
+        if hit is not None:
+            found = _window_result(c, hit, words)
+            best = _upgrade(best, found, found.rule)
+            if best.intent is Intent.OPT_OUT:
+                return best
+    if not far_reach or best.intent is not Intent.NONE:
+        return best
+    # Far misspellings and real-word typos: never more than review (a person decides).
+    far = c.far.correct(words)
+    if far is not None:
+        found = _far_rules(c, far)
+        if found.intent in (Intent.OPT_OUT, Intent.REVIEW):
+            return dataclasses.replace(found, intent=Intent.REVIEW, rule="fuzzy_far_" + found.rule)
+    real = c.corrector.correct_real_words(far or words)
+    if real is not None:
+        found = _far_rules(c, real)
+        if found.intent is Intent.OPT_OUT and (found.rule in _PHRASE_RULES or found.rule.startswith("window_")):
+            return dataclasses.replace(found, intent=Intent.REVIEW, rule="real_word_" + found.rule)
+    return best
+
+
+def _far_rules(c: Compiled, words: list[str]) -> Classification:
+    """Rules 2-9, then the window rules, on a corrected short message (one sentence)."""
+    found = _rules_on(c, words)
+    if found.intent is Intent.NONE:
+        candidates = c.window.candidates(set(words))
+        hit = c.window.match([words], candidates) if candidates else None
+        if hit is not None:
+            found = _window_result(c, hit, words)
+    return found
 
 
 def classify(text: str, *, extra: KeywordTables | None = None) -> Classification:
@@ -181,15 +307,23 @@ def classify(text: str, *, extra: KeywordTables | None = None) -> Classification
     tokens = norm.split(" ")
     tokset = set(tokens)
     result = _classify_tokens(c, tokens, tokset, text, folded if ascii_text else None)
-    if result.intent is Intent.OPT_OUT or len(tokens) > _FUZZY_MAX_TOKENS:
+    if result.intent is Intent.OPT_OUT:
         return result
-    fixed = c.corrector.correct(tokens, tokset, " " + norm + " ")
-    if fixed is None:
+    fixed = None
+    padded = " " + norm + " "
+    if len(tokens) <= _FUZZY_MAX_TOKENS:
+        fixed = c.corrector.correct(tokens, tokset, padded)
+        if fixed is not None:
+            again = _rules_on(c, fixed)
+            result = _upgrade(result, again, _FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule))
+    intent = result.intent
+    if (
+        (intent is not Intent.NONE and intent is not Intent.REVIEW)
+        or result.rule.endswith("negated")
+        or len(tokens) > _WINDOW_MAX_TOKENS
+    ):
         return result
-    again = c.exact.get(" ".join(fixed)) or _classify_tokens(c, fixed, set(fixed), None, None)
-    if again.intent is Intent.OPT_OUT or (again.intent is Intent.REVIEW and result.intent is Intent.NONE):
-        return dataclasses.replace(again, rule=_FUZZY_RULES.get(again.rule, "fuzzy_" + again.rule))
-    return result
+    return _reach(c, text, folded if ascii_text else None, tokens, tokset, padded, fixed, result)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,9 +1,11 @@
 """Regenerate compliance/fuzzy_exempt.py: the real words that misspelling correction must leave alone.
 
 Every word of the English and Spanish system dictionaries (Debian packages wamerican and
-wspanish: /usr/share/dict/american-english and /usr/share/dict/spanish) that the corrector
-would turn into a revocation word ("step" -> "stop", "quite" -> "quit") is listed, except
-the inflections that a reader takes for the same request (INTENDED below).
+wspanish: /usr/share/dict/american-english and /usr/share/dict/spanish), and of the texting
+words below that no dictionary lists (CHAT_WORDS), that either corrector would turn into a
+revocation word is listed: one edit (compliance/fuzzy_words.py: "step" -> "stop", "quite" ->
+"quit") or two edits and sound (compliance/fuzzy_sounds.py: "soup", "hasta", "total"),
+except the inflections that a reader takes for the same request (INTENDED below).
 
 Run after changing a ``fuzzy`` list in compliance/keyword_tables.py:
     apt-get install -y wamerican wspanish
@@ -15,7 +17,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from compliance.fuzzy_sounds import FarCorrector
 from compliance.fuzzy_words import Corrector
+from compliance.keyword_compile import far_vocabulary, fuzzy_vocabulary
 from compliance.keyword_tables import DEFAULT_TABLES
 from compliance.message_text import normalize
 
@@ -32,18 +36,38 @@ INTENDED = frozenset(
 )
 
 
+# Real words of texting that the dictionaries do not list: slang, chat shorthand, dishes. A
+# reply of one of them is conversation, so no corrector may read it as a revocation word.
+CHAT_WORDS = (
+    "lol", "lmao", "lmfao", "rofl", "omg", "omfg", "idk", "ikr", "imo", "imho", "tbh", "ngl", "smh", "fyi",
+    "btw", "brb", "bbl", "ttyl", "gtg", "nvm", "np", "ty", "tysm", "thx", "thnx", "thanx", "ppl", "bday", "bff",
+    "bffs", "bestie", "besties", "hubby", "wifey", "fam", "bro", "bruh", "sis", "yall", "gonna", "wanna",
+    "gotta", "kinda", "sorta", "lemme", "gimme", "dunno", "yea", "yeah", "yep", "yup", "nope", "nah", "okie",
+    "okey", "alrighty", "omw", "otw", "hbu", "wbu", "wyd", "irl", "asap", "eta", "appt", "convo", "pic", "pics",
+    "selfie", "selfies", "vid", "vids", "insta", "fb", "dm", "dms", "deets", "tho", "thru", "cuz", "coz", "abt",
+    "tmrw", "tmr", "tonite", "nite", "luv", "sry", "srry", "soz", "jk", "lolz", "haha", "hahaha", "hehe",
+    "xoxo", "yum", "yummy", "delish", "noms", "foodie", "hibachi", "teppanyaki", "yakisoba", "edamame", "gyoza",
+    "ramen", "sashimi", "tempura", "teriyaki", "miso", "wasabi", "boba", "matcha", "mochi", "poke", "bento",
+    "yakitori", "jaja", "jajaja", "jeje", "tmb", "porq", "grax", "grcs", "oki", "neta", "chido", "chida", "wey",
+    "guey", "orale", "ahorita", "mija", "mijo", "quinceanera", "tamales", "elote", "pozole", "birria",
+    "horchata", "chamoy", "tostadas", "quesadilla", "churros",
+)
+
+
 def derive_exempt(dictionaries: tuple[str, ...] = DICTIONARIES) -> set[str]:
-    """Every dictionary word the corrector would change, except the INTENDED inflections."""
-    vocabulary = {normalize(w) for t in DEFAULT_TABLES.languages for w in t.fuzzy}
+    """Every dictionary or chat word a corrector would change, except the INTENDED inflections."""
+    vocabulary = fuzzy_vocabulary(DEFAULT_TABLES)
     intended = {normalize(w) for w in INTENDED}
-    corrector = Corrector(vocabulary, known=(), exempt=frozenset())
-    exempt: set[str] = set()
+    near = Corrector(vocabulary, known=(), exempt=frozenset())
+    far = FarCorrector(far_vocabulary(DEFAULT_TABLES), known=(), exempt=frozenset())
+    words = {normalize(w) for w in CHAT_WORDS}
     for path in dictionaries:
-        for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-            word = normalize(line)
-            if " " in word or not word or word in intended:
-                continue
-            fixed = corrector.correct_word(word)
+        words.update(normalize(line) for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines())
+    exempt: set[str] = set()
+    for word in words:
+        if " " in word or not word or word in intended:
+            continue
+        for fixed in (near.correct_word(word), far.correct_word(word)):
             if fixed is not None and fixed != word:
                 exempt.add(word)
     return exempt
