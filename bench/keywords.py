@@ -152,10 +152,14 @@ def main() -> int:
     for text in mix[:2000]:  # warm-up: imports, compiled tables, allocator
         classify(text)
 
+    # The first pass is timed apart: caches inside the classifier (the far corrector remembers
+    # its answer per word) start empty here, as in a freshly started worker.
     counts: dict[Intent, int] = {}
+    first0 = time.perf_counter()
     for text in mix:
         intent = classify(text).intent
         counts[intent] = counts.get(intent, 0) + 1
+    first_rate = args.messages / (time.perf_counter() - first0)
     # The machine is shared (2 cores, other work running): several rounds, best and median
     # reported. CPU time excludes time spent descheduled; the best round is the least disturbed.
     walls: list[float] = []
@@ -185,7 +189,7 @@ def main() -> int:
     print(f"messages: {args.messages} ({distinct} distinct); classified: {mix_note}")
     print(
         f"throughput (best of {args.rounds} rounds): {wall_rate:,.0f} msgs/s wall, {cpu_rate:,.0f} msgs/s CPU time; "
-        f"median round {median_rate:,.0f} msgs/s wall (one process, one core)"
+        f"median round {median_rate:,.0f} msgs/s wall (one process, one core); first pass {first_rate:,.0f} msgs/s"
     )
     worst = latencies[-1] / 1000
     print(f"latency per call (sample {len(latencies)}): p50 {p50:.1f} us, p99 {p99:.1f} us, max {worst:.0f} us")
@@ -205,7 +209,7 @@ def main() -> int:
         row = (
             f"| {dt.date.today().isoformat()} | consent classifier `classify()`, one process, realistic mix "
             f"({args.messages} msgs, {distinct} distinct) | best of {args.rounds} rounds {wall_rate:,.0f} msgs/s wall "
-            f"({cpu_rate:,.0f}/s CPU), median round {median_rate:,.0f}/s; "
+            f"({cpu_rate:,.0f}/s CPU), median round {median_rate:,.0f}/s, first pass {first_rate:,.0f}/s; "
             f"p50 {p50:.1f} µs, p99 {p99:.1f} µs per call | ≥ 50,000 msgs/s | {cmd} | python-svc 2 cores 24 GiB; "
             f"load {load_start:.1f} at start, {load:.1f} at end; same-run reference loop {reference:.1f} ms; "
             f"classifier {CLASSIFIER_VERSION}; "
