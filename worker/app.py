@@ -18,6 +18,7 @@ TASK_MODULES = [
     "tasks.consent",
     "tasks.send",
     "tasks.campaigns",
+    "tasks.reports",
 ]
 
 app = Celery("msgworker", include=TASK_MODULES)

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
+from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Drains inbox rows stored but not processed (lost task, broker restart, worker down)
@@ -25,6 +26,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "release-outbox": {"task": "tasks.send.release_due", "schedule": 1.0, "options": {"expires": 2}},
     # "unknown" and long-"sending" rows looked up at Twilio (worker/outbound/reconcile.py).
     "reconcile-outbox": {"task": "tasks.send.reconcile", "schedule": 10.0, "options": {"expires": 10}},
+    # The previous month's opt-out report, 00:30 UTC on the 1st (celeryconfig: timezone UTC); does
+    # nothing unless REPORTS_MONTHLY_DIR is set (tasks/reports.py, docs/reports.md).
+    "monthly-opt-out-report": {
+        "task": "tasks.reports.monthly_opt_out_report",
+        "schedule": crontab(minute="30", hour="0", day_of_month="1"),
+        "options": {"expires": 6 * 3600},
+    },
     # Campaigns (worker/campaigns/): enrol completed bookings, plan due runs, fan out in chunks.
     "campaigns-tick": {"task": "tasks.campaigns.tick", "schedule": 5.0, "options": {"expires": 5}},
     # Coupon codes past their expiry; pools below their low-stock threshold.

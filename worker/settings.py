@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     CAMPAIGN_FANOUT_CHUNK: int = Field(default=1000, ge=1, le=10000)
     CAMPAIGN_TICK_BUDGET_SECONDS: float = Field(default=10.0, gt=0, le=300)
 
+    # Compliance reports (docs/reports.md#scheduled-delivery): a directory for the monthly
+    # opt-out report written on the 1st (UTC); empty (the default) turns the job off.
+    REPORTS_MONTHLY_DIR: str | None = None
+
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
     # At most this many marketing texts per number per rolling 24 h (docs/compliance.md#frequency-caps).

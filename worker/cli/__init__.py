@@ -21,6 +21,7 @@ from worker.cli import feedback as feedback_cli
 from worker.cli import inbox as inbox_cli
 from worker.cli import ledger as ledger_cli
 from worker.cli import pii as pii_cli
+from worker.cli import report as report_cli
 from worker.cli import review as review_cli
 from worker.cli import run as run_cli
 from worker.cli import send as send_cli
@@ -34,6 +35,7 @@ app.add_typer(db_cli.app, name="db", help="Database migrations.")
 app.add_typer(consent_cli.app, name="consent", help="Consent: show a number, staff opt-in/opt-out, import.")
 app.add_typer(review_cli.app, name="review", help="The consent review queue (ambiguous messages).")
 app.add_typer(ledger_cli.app, name="ledger", help="The consent ledger: verify its hash chain.")
+app.add_typer(report_cli.app, name="report", help="Compliance evidence: opt-out report, number dossier, verify.")
 app.command("web")(web_cli.web)
 app.command("fake-twilio")(fake_twilio_cli.fake_twilio)
 app.add_typer(stations_cli.station_app, name="station", help="Stations (franchise locations).")

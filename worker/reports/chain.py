@@ -3,9 +3,10 @@
 Every event received in the range (every kind, every station: a revocation turned into
 something else must still be found) is re-hashed and its link checked against the stored
 hash of the number's previous event, wherever that one lies (worker.consent.verify.check_chain,
-the check ``msgworker ledger verify`` runs). Then every consent_state row whose last event is
-in the range must name an event that exists with that hash, which finds a number's *last*
-event removed (no later event links to it). The result names the first bad ledger sequence.
+the check ``msgworker ledger verify`` runs). Then every consent_state row of the ledger must
+name a last event that exists with that hash, which finds a number's *last* event removed (no
+later event links to it, and its sequence is gone, so no range can bound it). The result
+names the first bad ledger sequence.
 
 What it cannot find, nobody can from inside the database: a rewrite of a number's whole
 history together with its state row. The ledger head's hash in chain.json, kept outside the
@@ -25,7 +26,8 @@ __all__ = ["RANGE_CHECKED", "ChainResult", "check_range"]
 
 RANGE_CHECKED = (
     "every consent event received in the range (all kinds, all stations): its hash recomputed and its link "
-    "to the number's previous event; and every state row whose last event is in the range"
+    "to the number's previous event; and every state row of the ledger names a last event that exists "
+    "with that hash"
 )
 
 _MAX_LISTED = 1000
@@ -46,11 +48,13 @@ _BOUNDS = """
 SELECT min(seq), max(seq) FROM compliance.consent_events WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
 """
 
+# Every state row of the ledger, not only the range's: a removed event leaves no seq to bound
+# the search by, and one pass over consent_state costs about a second per million rows.
 _STATE_HEADS = """
 SELECT s.last_event_seq, s.last_event_id, s.phone_index FROM compliance.consent_state s
-WHERE s.last_event_seq BETWEEN %(lo)s AND %(hi)s
-  AND NOT EXISTS (SELECT 1 FROM compliance.consent_events e
-                  WHERE e.seq = s.last_event_seq AND e.hash = s.last_event_hash AND e.phone_index = s.phone_index)
+LEFT JOIN compliance.consent_events e ON e.seq = s.last_event_seq
+WHERE s.last_event_seq IS NOT NULL
+  AND (e.seq IS NULL OR e.hash IS DISTINCT FROM s.last_event_hash OR e.phone_index <> s.phone_index)
 ORDER BY s.last_event_seq
 """
 
@@ -93,16 +97,7 @@ class ChainResult:
         }
 
 
-def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
-    """Check the events received in ``[start, end)`` (``sql_params`` as RangeParams.sql() gives them)."""
-    result = ChainResult()
-    head = snap.conn.execute("SELECT seq, hash FROM compliance.consent_events ORDER BY seq DESC LIMIT 1").fetchone()
-    if head is not None:
-        result.head = (int(head[0]), bytes(head[1]).hex())
-    bounds = snap.conn.execute(_BOUNDS, sql_params).fetchone()
-    if bounds is None or bounds[0] is None:
-        return result
-    params = {**sql_params, "lo": bounds[0], "hi": bounds[1]}
+def _check_events(snap: ReadSnapshot, params: dict[str, Any], result: ChainResult) -> None:
     with snap.conn.cursor(name="chain_rows", binary=True) as cur:
         cur.itersize = _ITERSIZE
         cur.execute(_EVENTS, params)
@@ -116,7 +111,18 @@ def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
             if result.first is None:
                 result.first = (event.seq, bytes(event.hash).hex())
             result.last = (event.seq, bytes(event.hash).hex())
-    for seq, event_id, index in snap.conn.execute(_STATE_HEADS, params):
+
+
+def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
+    """Check the events received in ``[start, end)`` (``sql_params`` as RangeParams.sql() gives them)."""
+    result = ChainResult()
+    head = snap.conn.execute("SELECT seq, hash FROM compliance.consent_events ORDER BY seq DESC LIMIT 1").fetchone()
+    if head is not None:
+        result.head = (int(head[0]), bytes(head[1]).hex())
+    bounds = snap.conn.execute(_BOUNDS, sql_params).fetchone()
+    if bounds is not None and bounds[0] is not None:
+        _check_events(snap, {**sql_params, "lo": bounds[0], "hi": bounds[1]}, result)
+    for seq, event_id, index in snap.conn.execute(_STATE_HEADS):
         brk = ChainBreak(
             int(seq), event_id, bytes(index),
             "a consent_state row names this event as the number's last, but no event with that seq and "
