@@ -152,3 +152,29 @@ def test_lines_below_the_level_skip_the_processor_chain(capsys) -> None:
         root.handlers[:], level = saved
         root.setLevel(level)
         structlog.reset_defaults()
+
+
+TOKEN = "mwk_" + "Ab3_-x" * 7 + "Z"  # the shape worker.identity.tokens issues
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_admin_tokens_and_authorization_headers_never_reach_the_output(emit, capsys, fmt: str) -> None:
+    """A bearer token is redacted in an Authorization field, in a headers mapping, in any text, and from stdlib."""
+    emit(fmt)
+    log = structlog.get_logger("test")
+    log.info("request", authorization=f"Bearer {TOKEN}", headers={"Authorization": f"Bearer {TOKEN}"})
+    log.warning(f"refused token {TOKEN}", detail=f"Authorization: Bearer {TOKEN}")
+    logging.getLogger("uvicorn.error").error("bad header Authorization: Bearer %s", TOKEN)
+    out = output(capsys)
+    assert TOKEN not in out
+    assert TOKEN[4:20] not in out
+    assert "<redacted" in out
+
+
+def test_the_log_mask_knows_the_token_prefix() -> None:
+    """The masking pattern follows the prefix tokens are issued with (the two live in different layers)."""
+    from worker.identity.tokens import TOKEN_PREFIX
+    from worker.logging import _TOKEN_RE
+
+    assert TOKEN.startswith(TOKEN_PREFIX)
+    assert _TOKEN_RE.search(TOKEN_PREFIX + "x" * 43) is not None
