@@ -60,3 +60,27 @@ ensure_wordlists() {
         echo "warning: /usr/share/dict word lists missing and apt-get unavailable; one classifier test will skip" >&2
     fi
 }
+
+
+# The fault suite (tests/fault) runs private clusters and Redis servers of its own: it needs the
+# PostgreSQL server binaries (initdb, pg_ctl, postgres under /usr/lib/postgresql/<major>/bin, the
+# same package as the shared server), redis-server, and, as root, runuser to start PostgreSQL as
+# the postgres user (it refuses to run as root). Installed here if missing (root + apt).
+ensure_fault_suite_tools() {
+    local missing=()
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
+        || missing+=(postgresql)
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    if [ "$(id -u)" -eq 0 ]; then
+        command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+        id postgres >/dev/null 2>&1 || missing+=(postgresql)
+    fi
+    if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "== installing for the fault suite: ${missing[*]}" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "error: the fault suite (tests/fault) needs: ${missing[*]}; install them and rerun" >&2
+        return 1
+    fi
+}

@@ -11,6 +11,7 @@ ensure_venv "[test]"
 ensure_postgres
 ensure_redis
 ensure_wordlists
+ensure_fault_suite_tools
 
 status=0
 echo "== ruff check ." >&2

@@ -121,12 +121,14 @@ def start_worker(tmp: Path, *, concurrency: int = 2, env: dict[str, str] | None 
 
 
 def wait_worker_ready(proc: Proc, timeout: float = 30.0) -> None:
-    """Round-trip a ping task through broker, worker, database and Redis."""
+    """Round-trip a ping task through broker, worker, database and Redis (the worker's own, from its env)."""
     from worker.app import app
 
     token = uuid.uuid4().hex
-    app.send_task("tasks.maintenance.ping", kwargs={"token": token})
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    env = {**os.environ, **proc.env}
+    with app.connection_for_write(env["CELERY_BROKER_URL"]) as connection:
+        app.send_task("tasks.maintenance.ping", kwargs={"token": token}, connection=connection)
+    client = redis.Redis.from_url(env["REDIS_URL"])
     wait_for(
         lambda: bool(client.exists(f"msgworker:ping:{token}")) or not proc.alive,
         timeout=timeout,
