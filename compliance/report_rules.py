@@ -255,6 +255,9 @@ def _out(row: ConsentSnapshot | None, marketing_only: bool) -> bool:
 def standing(history: Sequence[LedgerEvent], target: int, received: uuid.UUID | None) -> Standing:
     """Replay ``history`` (the number's events in seq order) around ``history[target]``."""
     event = history[target]
+    if len(history) == 1 and event.kind in REVOCATION_KINDS:
+        # The number's only event (most numbers in a report): nothing before it, nothing lifts it.
+        return Standing(already_out=False, prior_consent=None, lifted_at=None)
     marketing_only = event.purpose == Purpose.MARKETING
     rows: dict[uuid.UUID | None, ConsentSnapshot] = {}
     already_out = was_out = False

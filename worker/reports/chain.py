@@ -15,14 +15,25 @@ database with the export, is what makes that detectable later (docs/consent-ledg
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from compliance.report_rules import LedgerEvent
-from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
-from worker.reports.snapshot import ReadSnapshot
+import psycopg
+from psycopg import sql
+from psycopg.rows import namedtuple_row
 
-__all__ = ["RANGE_CHECKED", "ChainResult", "check_range"]
+from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
+from worker.db_deadlines import connect_params, libpq_url
+from worker.reports.prefetch import prefetched
+from worker.settings import get_settings
+
+__all__ = ["RANGE_CHECKED", "BackgroundCheck", "ChainResult", "check_range"]
 
 RANGE_CHECKED = (
     "every consent event received in the range (all kinds, all stations): its hash recomputed and its link "
@@ -33,9 +44,10 @@ RANGE_CHECKED = (
 _MAX_LISTED = 1000
 _ITERSIZE = 5000
 
+# Column names are the attributes check_chain reads (rows come as named tuples).
 _EVENTS = """
 SELECT e.seq, e.id, e.phone_index, e.station_id, e.kind, e.purpose, e.source, e.evidence, e.occurred_at,
-       e.recorded_at, e.idempotency_key, e.prev_hash, e.hash, p.seq, p.hash
+       e.recorded_at, e.idempotency_key, e.prev_hash, e.hash, p.seq AS before_seq, p.hash AS before_hash
 FROM compliance.consent_events e
 LEFT JOIN LATERAL (
     SELECT q.seq, q.hash FROM compliance.consent_events q
@@ -97,32 +109,32 @@ class ChainResult:
         }
 
 
-def _check_events(snap: ReadSnapshot, params: dict[str, Any], result: ChainResult) -> None:
-    with snap.conn.cursor(name="chain_rows", binary=True) as cur:
-        cur.itersize = _ITERSIZE
+def _check_events(conn: psycopg.Connection[Any], params: dict[str, Any], result: ChainResult) -> None:
+    with conn.cursor(name="chain_rows", binary=True, row_factory=namedtuple_row) as cur:
         cur.execute(_EVENTS, params)
-        for rec in cur:
-            key = bytes(rec[2])
-            event = LedgerEvent(rec[0], rec[1], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8], rec[9], rec[10],
-                                rec[11], rec[12])  # fmt: skip
-            before = (int(rec[13]), bytes(rec[14])) if rec[13] is not None else None
-            check_chain(result.verify, key, (event,), _MAX_LISTED, after=before)
+        first: Any = None
+        row: Any = None
+        for row in prefetched(cur, _ITERSIZE):
+            before = (row.before_seq, row.before_hash) if row.before_seq is not None else None
+            check_chain(result.verify, row.phone_index, (row,), _MAX_LISTED, after=before)
             result.events += 1
-            if result.first is None:
-                result.first = (event.seq, bytes(event.hash).hex())
-            result.last = (event.seq, bytes(event.hash).hex())
+            if first is None:
+                first = row
+        if first is not None and row is not None:
+            result.first = (first.seq, first.hash.hex())
+            result.last = (row.seq, row.hash.hex())
 
 
-def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
+def check_range(conn: psycopg.Connection[Any], sql_params: dict[str, Any]) -> ChainResult:
     """Check the events received in ``[start, end)`` (``sql_params`` as RangeParams.sql() gives them)."""
     result = ChainResult()
-    head = snap.conn.execute("SELECT seq, hash FROM compliance.consent_events ORDER BY seq DESC LIMIT 1").fetchone()
+    head = conn.execute("SELECT seq, hash FROM compliance.consent_events ORDER BY seq DESC LIMIT 1").fetchone()
     if head is not None:
         result.head = (int(head[0]), bytes(head[1]).hex())
-    bounds = snap.conn.execute(_BOUNDS, sql_params).fetchone()
+    bounds = conn.execute(_BOUNDS, sql_params).fetchone()
     if bounds is not None and bounds[0] is not None:
-        _check_events(snap, {**sql_params, "lo": bounds[0], "hi": bounds[1]}, result)
-    for seq, event_id, index in snap.conn.execute(_STATE_HEADS):
+        _check_events(conn, {**sql_params, "lo": bounds[0], "hi": bounds[1]}, result)
+    for seq, event_id, index in conn.execute(_STATE_HEADS):
         brk = ChainBreak(
             int(seq), event_id, bytes(index),
             "a consent_state row names this event as the number's last, but no event with that seq and "
@@ -130,3 +142,87 @@ def check_range(snap: ReadSnapshot, sql_params: dict[str, Any]) -> ChainResult:
         )  # fmt: skip
         add_break(result.verify, brk, _MAX_LISTED)
     return result
+
+
+# --- Beside the rows: the check in a second process, reading the same snapshot -------------------
+# Re-hashing a million events is pure-Python CPU (canonical JSON + SHA-256, about 20 us each), as
+# is building the report's rows; one process would do them one after the other on one core. The
+# child imports the export's snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT), so it sees
+# exactly what the rows see, and hands back its result as JSON on stdout.
+
+
+def _to_json(result: ChainResult) -> dict[str, Any]:
+    v = result.verify
+    return {
+        "events": result.events, "first": result.first, "last": result.last, "head": result.head,
+        "break_count": v.break_count,
+        "breaks": [[b.seq, str(b.event_id), b.phone_index.hex(), b.reason] for b in v.breaks],
+        "first_break": None if v.first_break is None else [
+            v.first_break.seq, str(v.first_break.event_id), v.first_break.phone_index.hex(), v.first_break.reason],
+    }  # fmt: skip
+
+
+def _from_json(doc: dict[str, Any]) -> ChainResult:
+    def brk(item: list[Any]) -> ChainBreak:
+        return ChainBreak(int(item[0]), uuid.UUID(item[1]), bytes.fromhex(item[2]), str(item[3]))
+
+    def pair(item: list[Any] | None) -> tuple[int, str] | None:
+        return (int(item[0]), str(item[1])) if item else None
+
+    result = ChainResult(events=int(doc["events"]), first=pair(doc["first"]), last=pair(doc["last"]),
+                         head=pair(doc["head"]))
+    result.verify.break_count = int(doc["break_count"])
+    result.verify.breaks = [brk(b) for b in doc["breaks"]]
+    result.verify.first_break = brk(doc["first_break"]) if doc["first_break"] else None
+    return result
+
+
+class BackgroundCheck:
+    """``check_range`` running in a child process on the export's exported snapshot."""
+
+    def __init__(self, exported_snapshot: str, sql_params: dict[str, Any]) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result() or cancel()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "worker.reports.chain"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+        )  # fmt: skip
+        request = {"snapshot": exported_snapshot, "start": sql_params["start"].isoformat(),
+                   "end": sql_params["end"].isoformat()}
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(request).encode())
+        self._proc.stdin.close()
+
+    def result(self) -> ChainResult:
+        """Wait for the child (the caller's snapshot must still be open) and read its answer."""
+        assert self._proc.stdout is not None
+        out = self._proc.stdout.read()
+        code = self._proc.wait()
+        self._stderr.seek(0)
+        errors = self._stderr.read().decode("utf-8", "replace")[-2000:]
+        self._stderr.close()
+        if code != 0:
+            raise RuntimeError(f"the ledger check process failed (exit {code}): {errors}")
+        return _from_json(json.loads(out))
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._stderr.close()
+
+
+def _child() -> None:
+    request = json.loads(sys.stdin.read())
+    params = {"start": datetime.fromisoformat(request["start"]), "end": datetime.fromisoformat(request["end"])}
+    settings = get_settings()
+    with psycopg.connect(libpq_url(settings.DATABASE_URL), **connect_params(
+            settings, statement_timeout_ms=0, lock_timeout_ms=10000)) as conn:  # fmt: skip
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(request["snapshot"])))
+        result = check_range(conn, params)
+        conn.rollback()
+    sys.stdout.write(json.dumps(_to_json(result)))
+
+
+if __name__ == "__main__":
+    _child()

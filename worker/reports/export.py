@@ -35,7 +35,7 @@ from worker.audit import Actor
 from worker.errors import InvalidInput
 from worker.models import AuditAction
 from worker.reports.archive import HashingStream, ReportZip
-from worker.reports.chain import RANGE_CHECKED, ChainResult, check_range
+from worker.reports.chain import RANGE_CHECKED, BackgroundCheck, ChainResult
 from worker.reports.html import opt_out_page
 from worker.reports.opt_outs import COLUMNS, RangeParams, overdue_reviews, stream_rows
 from worker.reports.snapshot import ReadSnapshot, read_snapshot
@@ -197,21 +197,14 @@ def export_opt_outs(
             station = snap.find_station(request.station_code) if request.station_code else None
             params = RangeParams(request.start, request.end, station.id if station else None, request.unmask)
             tally = Tally(request.start, request.end)
-            if target is not None:
-                with target.compressed(CSV_NAME) as sink:
-                    rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
-                facts = target.members[-1]
-                csv_facts: dict[str, Any] = {"sha256": facts.sha256, "bytes": facts.bytes, "rows": rows,
-                                             "deflated_sha256": facts.deflated_sha256}
-            else:
-                assert stream is not None
-                sink = HashingStream(stream)
-                if fmt == "csv":
-                    rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
-                else:
-                    rows = _json_rows(sink, stream_rows(snap, params, tally))
-                csv_facts = {"sha256": sink.sha256.hexdigest(), "bytes": sink.bytes, "rows": rows}
-            chain = check_range(snap, params.sql())
+            # The ledger check reads the same snapshot in a second process while the rows are built.
+            check = BackgroundCheck(snap.exported, params.sql())
+            try:
+                rows, sink, csv_facts = _write_rows(snap, params, tally, target, stream, fmt)
+                chain = check.result()
+            except BaseException:
+                check.cancel()
+                raise
             overdue = overdue_reviews(snap, params.station)
             summary = _summary(snap=snap, parameters=request.parameters(), tally=tally, chain=chain,
                                overdue=overdue, csv_facts=csv_facts)
@@ -236,6 +229,26 @@ def export_opt_outs(
             target.discard()
         raise
     return ExportResult(sha256=sha256, rows=rows, summary=summary, path=path, chain=chain)
+
+
+def _write_rows(
+    snap: ReadSnapshot, params: RangeParams, tally: Tally, target: ReportZip | None, stream: IO[bytes] | None,
+    fmt: StreamFormat,
+) -> tuple[int, HashingStream, dict[str, Any]]:
+    """The rows into the ZIP's CSV, or onto ``stream`` as CSV or JSON: (rows, the sink, the CSV's facts)."""
+    if target is not None:
+        with target.compressed(CSV_NAME) as sink:
+            rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
+        facts = target.members[-1]
+        return rows, sink, {"sha256": facts.sha256, "bytes": facts.bytes, "rows": rows,
+                            "deflated_sha256": facts.deflated_sha256}
+    assert stream is not None
+    sink = HashingStream(stream)
+    if fmt == "csv":
+        rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
+    else:
+        rows = _json_rows(sink, stream_rows(snap, params, tally))
+    return rows, sink, {"sha256": sink.sha256.hexdigest(), "bytes": sink.bytes, "rows": rows}
 
 
 def _json_rows(sink: HashingStream, rows: Iterator[tuple[str, ...]]) -> int:

@@ -48,6 +48,9 @@ class ReadSnapshot:
     # (pg_current_snapshot: which transactions it sees), for the record.
     taken_at: datetime
     snapshot: str
+    # pg_export_snapshot(): another connection can read exactly this snapshot while this
+    # transaction lasts (the chain check runs beside the rows, worker/reports/chain.py).
+    exported: str
     # Every station, deleted ones too (a report may cover a station closed since).
     stations: dict[uuid.UUID, StationInfo]
 
@@ -68,6 +71,9 @@ def read_snapshot(session: Session) -> Iterator[ReadSnapshot]:
     """REPEATABLE READ, read-only while inside; read-write again (same snapshot) after."""
     conn = driver_connection(session)
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    # Exported before the savepoint: PostgreSQL exports no snapshot from a subtransaction.
+    exported = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    assert exported is not None
     conn.execute("SAVEPOINT report_read")
     conn.execute("SET LOCAL transaction_read_only = on")
     conn.execute(f"SET LOCAL statement_timeout = '{_STATEMENT_TIMEOUT}'")
@@ -82,7 +88,7 @@ def read_snapshot(session: Session) -> Iterator[ReadSnapshot]:
         sid: StationInfo(sid, code, tz)
         for sid, code, tz in conn.execute("SELECT id, code, timezone FROM identity.stations ORDER BY code")
     }
-    yield ReadSnapshot(conn=conn, taken_at=taken_at, snapshot=snapshot, stations=stations)
+    yield ReadSnapshot(conn=conn, taken_at=taken_at, snapshot=snapshot, exported=exported[0], stations=stations)
     # Closes the cursors opened inside and undoes the read-only setting; the snapshot stays.
     conn.execute("ROLLBACK TO SAVEPOINT report_read")
     conn.execute("RELEASE SAVEPOINT report_read")

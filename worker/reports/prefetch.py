@@ -1,0 +1,58 @@
+"""Rows from a server-side cursor, fetched one batch ahead on a thread.
+
+An export alternates between waiting for PostgreSQL to produce the next batch of rows (the
+per-row lookups of the opt-out query, the predecessor lookups of the chain check) and
+working on that batch in Python. Fetching the next batch on a thread while the current one is
+worked on lets both run at once on this machine's two cores: psycopg releases the GIL while it
+waits for the server. The cursor is used by the thread alone until the rows are exhausted, and
+the consumer touches the connection only after this generator has finished (or been closed,
+which stops and joins the thread first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+__all__ = ["prefetched"]
+
+_DONE = object()
+
+
+def prefetched(cursor: psycopg.ServerCursor[Any], size: int) -> Iterator[Any]:
+    """Every row of the executed ``cursor``, in order, fetched ``size`` at a time one batch ahead."""
+    batches: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(size)
+                batches.put(rows if rows else _DONE)
+                if not rows:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            batches.put(exc)
+
+    thread = threading.Thread(target=fetch, name="export-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, list)
+            yield from item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # a batch the consumer will not take
+                batches.get(timeout=0.05)
+        thread.join()
