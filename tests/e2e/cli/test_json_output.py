@@ -8,23 +8,29 @@ added; one that needs arguments gets them from ARGS below, and the test fails un
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import enum
 import json
+import logging
 import os
 import subprocess
 import typing
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import structlog
 import typer
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from tests.conftest import truncate_all
 from tests.factories import make_station
 from tests.integration.outbound.test_held import held_marketing, toll_free
+from tests.support.cli import run as run_in_process
 from tests.support.processes import VENV_BIN
 from worker.cli import app
 from worker.db import session_scope
@@ -47,7 +53,7 @@ def _json_flags(command: Command) -> list[str] | None:
             continue
         if "--json" in param.opts and param.is_flag:
             return ["--json"]
-        if "json" in _choices(param):
+        if "json" in _choices(param) or ("--format" in param.opts and "json" in (param.help or "")):
             return [param.opts[0], "json"]
     return None
 
@@ -86,7 +92,11 @@ class Data:
     phone: str
     held_id: str
     inbox_id: str
+    campaigns: dict[str, str]  # a campaign id per command that changes one, each in the state it needs
+    report_zip: str
 
+
+TODAY = datetime.now(UTC).date().isoformat()
 
 # Commands with required parameters, and the arguments (before the JSON option) to run them with.
 ARGS: dict[Path, Callable[[Data], list[str]]] = {
@@ -95,6 +105,29 @@ ARGS: dict[Path, Callable[[Data], list[str]]] = {
     ("send", "text"): lambda d: [d.phone, "Your chef arrives at 6pm", "--station", d.station,
                                  "--purpose", "transactional"],
     ("send", "release"): lambda d: [d.held_id, "--state", "TX", "--by", "json-test"],
+    ("booking", "add"): lambda d: ["--station", d.station, "--phone", d.phone, "--event-at", "2030-06-01T18:00"],
+    ("campaign", "create"): lambda d: campaign_args(d.station),
+    ("campaign", "show"): lambda d: [d.campaigns["show"]],
+    ("campaign", "status"): lambda d: [d.campaigns["show"]],
+    ("campaign", "preview"): lambda d: [d.campaigns["show"]],
+    ("campaign", "edit"): lambda d: [d.campaigns["edit"], "--template", "{brand}: edited"],
+    ("campaign", "start"): lambda d: [d.campaigns["start"]],
+    ("campaign", "pause"): lambda d: [d.campaigns["pause"]],
+    ("campaign", "resume"): lambda d: [d.campaigns["resume"]],
+    ("campaign", "cancel"): lambda d: [d.campaigns["cancel"]],
+    ("coupon", "pool", "create"): lambda d: ["--name", "json-pool"],
+    ("report", "opt-outs"): lambda d: ["--from", TODAY, "--to", TODAY],
+    ("report", "verify"): lambda d: [d.report_zip],
+    ("token", "create"): lambda d: ["--name", "json-test", "--role", "ADMIN"],
+}
+
+def campaign_args(station: str) -> list[str]:
+    return ["--kind", "broadcast", "--name", "json", "--station", station, "--template", "{brand}: hello",
+            "--at", "2030-06-01T12:00"]
+
+# The campaigns made for ARGS, and the commands (after create) that put each in its state.
+CAMPAIGN_STATES: dict[str, tuple[str, ...]] = {
+    "show": (), "edit": (), "start": (), "cancel": (), "pause": ("start",), "resume": ("start", "pause"),
 }
 
 SECRETS = (*DEV_DEFAULTS, "TWILIO_WEBHOOK_SHARED_KEYS")
@@ -112,7 +145,7 @@ def development_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def data(database: str) -> Iterator[Data]:
+def data(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Data]:
     """Written once for every command (each runs once), in an emptied database, emptied again after."""
     truncate_all()
     set_settings(development_settings())
@@ -128,10 +161,41 @@ def data(database: str) -> Iterator[Data]:
         with session_scope() as s:
             inbox_id = str(s.execute(text("SELECT id FROM core.webhook_inbox WHERE provider_event_id = :e"),
                                      {"e": event_id}).scalar_one())
-        yield Data(station=code, phone=phone, held_id=str(held_id), inbox_id=inbox_id)
+        report_zip = tmp_path_factory.mktemp("report") / "opt-outs.zip"
+        with in_process() as invoke:
+            campaigns = {}
+            for key, steps in CAMPAIGN_STATES.items():
+                created = json.loads(invoke("campaign", "create", *campaign_args(code), "--json"))
+                for step in steps:
+                    invoke("campaign", step, created["id"])
+                campaigns[key] = created["id"]
+            invoke("report", "opt-outs", "--from", TODAY, "--to", TODAY, "--out", str(report_zip))
+        yield Data(station=code, phone=phone, held_id=str(held_id), inbox_id=inbox_id, campaigns=campaigns,
+                   report_zip=str(report_zip))
     finally:
         set_settings(None)
         truncate_all()
+
+
+@contextlib.contextmanager
+def in_process() -> Iterator[Callable[..., str]]:
+    """`msgworker` commands run in this process (set-up only: faster than a process each); each must exit 0.
+    Commands configure logging onto the runner's stream, so it is restored afterwards (as tests/support/cli does)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        code, out = run_in_process(runner, *args)
+        assert code == 0, (args, out)
+        return out
+
+    try:
+        yield invoke
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
 
 
 def run(path: Path, data: Data) -> subprocess.CompletedProcess[str] | str:
