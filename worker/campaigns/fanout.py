@@ -205,13 +205,17 @@ def expand_chunk(session: Session, now: datetime, *, chunk: int) -> int:
 
 # --- 3. materialisation ----------------------------------------------------------------------------
 
+# Running campaigns, share-locked for the chunk's transaction (a pause or cancel waits for it, so it
+# holds this chunk's rows too); then their due rows in due order, which the partial index on
+# due_at serves without sorting every pending row at each chunk.
+_RUNNING = text("SELECT id FROM marketing.campaigns WHERE status = 'running' FOR SHARE SKIP LOCKED")
 _CLAIM_DUE = text(
     """
     SELECT r.id, r.campaign_id, r.step, r.run_key, r.customer_id, r.station_id, r.to_index, r.due_at, r.booking_id
-    FROM marketing.campaign_recipients r JOIN marketing.campaigns c ON c.id = r.campaign_id
-    WHERE r.status = 'pending' AND r.due_at <= :now AND c.status = 'running'
+    FROM marketing.campaign_recipients r
+    WHERE r.status = 'pending' AND r.due_at <= :now AND r.campaign_id = ANY(:running)
     ORDER BY r.due_at LIMIT :chunk
-    FOR UPDATE OF r SKIP LOCKED FOR SHARE OF c SKIP LOCKED
+    FOR UPDATE SKIP LOCKED
     """
 )
 _DETAILS = text(
@@ -236,7 +240,7 @@ _SETTLE = text(
     FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
                 CAST(:outbound AS uuid[]), CAST(:dues AS timestamptz[]), CAST(:versions AS int[]))
          AS u(id, status, reason, outbound_id, due_at, version)
-    WHERE r.id = u.id
+    WHERE r.id = u.id AND r.id = ANY(CAST(:ids AS uuid[]))
     """
 )
 
@@ -339,7 +343,10 @@ def _assign_codes(session: Session, rows: Sequence[_Row], steps: dict[uuid.UUID,
 def materialise_chunk(session: Session, now: datetime, *, chunk: int) -> Materialised:
     """Turn up to ``chunk`` due recipient rows into outbox rows (or their final state)."""
     report = Materialised()
-    claimed = session.execute(_CLAIM_DUE, {"now": now, "chunk": chunk}).all()
+    running = list(session.execute(_RUNNING).scalars())
+    if not running:
+        return report
+    claimed = session.execute(_CLAIM_DUE, {"now": now, "chunk": chunk, "running": running}).all()
     if not claimed:
         return report
     campaigns = {c: session.get(Campaign, c) for c in {r.campaign_id for r in claimed}}
