@@ -67,12 +67,16 @@ def _uuid_sql(expr: str) -> str:
     )
 
 
+# No ORDER BY inside the aggregates: every aggregate of one lateral sees its rows in the same
+# order, so the arrays stay aligned, and one sort per aggregate per row was a fifth of the
+# query's time. Python puts the history in seq order (_history); the outbox rows' order
+# does not matter (every rule that picks one sorts).
 _HISTORY = ", ".join(
-    f"array_agg(p.{col} ORDER BY p.seq) AS h_{col}"
+    f"array_agg(p.{col}) AS h_{col}"
     for col in ("seq", "id", "station_id", "kind", "purpose", "source", "occurred_at", "recorded_at")
 )
 _OUTBOUND = ", ".join(
-    f"array_agg(x.{col} ORDER BY x.id) AS o_{col}"
+    f"array_agg(x.{col}) AS o_{col}"
     for col in ("id", "station_id", "purpose", "gate_decision", "decided_at", "sent_at", "provider_sid", "status",
                 "in_reply_to_event_id")
 )  # fmt: skip
@@ -90,8 +94,8 @@ LEFT JOIN compliance.consent_events oe
        ON oe.id = {_uuid_sql("e.evidence->>'opened_event_id'")} AND oe.phone_index = e.phone_index
 CROSS JOIN LATERAL (
     SELECT {_HISTORY},
-           array_agg(CASE WHEN p.kind = 'review_resolved' THEN p.evidence->>'open_reviews_remaining' END
-                     ORDER BY p.seq) AS h_remaining
+           array_agg(CASE WHEN p.kind = 'review_resolved' THEN p.evidence->>'open_reviews_remaining' END)
+             AS h_remaining
     FROM compliance.consent_events p WHERE p.phone_index = e.phone_index) h
 CROSS JOIN LATERAL (
     SELECT {_OUTBOUND}
@@ -151,6 +155,8 @@ def _history(rec: Sequence[Any], at: int) -> list[LedgerEvent]:
                         {"open_reviews_remaining": left} if left is not None else {},
                         occurred[i], recorded[i], None, None, b"")
         )  # fmt: skip
+    if len(out) > 1:
+        out.sort(key=lambda e: e.seq)
     return out
 
 
