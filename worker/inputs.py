@@ -7,11 +7,11 @@ and neither has to catch ``ValueError`` itself (which could hide a bug).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 from worker.errors import InvalidInput
 
-__all__ = ["parse_id", "parse_time"]
+__all__ = ["parse_date", "parse_id", "parse_time"]
 
 
 def parse_id(value: str, *, what: str, field: str = "id", hint: str = "") -> uuid.UUID:
@@ -37,3 +37,11 @@ def parse_time(value: str, *, field: str, example: str, default_zone: tzinfo | N
             raise InvalidInput(f"{field} needs a UTC offset (e.g. {example})", field=field)
         parsed = parsed.replace(tzinfo=default_zone)
     return parsed
+
+
+def parse_date(value: str, *, field: str) -> date:
+    """A calendar date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{field} {value!r} is not a date (YYYY-MM-DD)", field=field.lstrip("-")) from None

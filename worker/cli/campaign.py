@@ -23,7 +23,7 @@ from worker.cli.common import refusals, setup
 from worker.db import session_scope
 from worker.errors import InvalidInput
 from worker.identity.stations import find_station
-from worker.inputs import parse_id, parse_time
+from worker.inputs import parse_date, parse_id, parse_time
 from worker.models import Campaign
 
 app = typer.Typer(no_args_is_help=True, help="Campaigns: review requests, coupons, broadcasts.")
@@ -123,10 +123,7 @@ def create(
 def _date(value: str | None) -> date | None:
     if value is None:
         return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInput(f"--on {value!r} is not a date (YYYY-MM-DD)", field="on") from None
+    return parse_date(value, field="--on")
 
 
 @app.command("list")

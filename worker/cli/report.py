@@ -34,13 +34,14 @@ def _actor(by: str | None) -> Actor:
 def _run(export: Callable[..., ExportResult]) -> ExportResult:
     """One transaction: the export and its audit row commit together; a failed commit withdraws the file."""
     result: ExportResult | None = None
+    committed = False
     try:
         with refusals(), session_scope() as session:
             result = export(session)
-    except BaseException:
-        if result is not None:
+        committed = True
+    finally:
+        if result is not None and not committed:
             result.withdraw()
-        raise
     assert result is not None
     return result
 

@@ -33,7 +33,16 @@ from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, func, lite
 from worker import audit
 from worker.audit import Actor
 from worker.db import SessionScope
-from worker.models import AuditAction, ConsentEvent, ConsentState, Customer, OutboundMessage, ReviewItem, WebhookInbox
+from worker.models import (
+    AuditAction,
+    ConsentEvent,
+    ConsentState,
+    Customer,
+    CustomerReview,
+    OutboundMessage,
+    ReviewItem,
+    WebhookInbox,
+)
 from worker.pii import KeyRing, PiiError, key_id_of
 
 __all__ = [
@@ -81,6 +90,7 @@ ROTATED_TABLES: tuple[RotatedTable, ...] = (
     RotatedTable(_table(WebhookInbox), {"payload_encrypted": INBOX_PAYLOAD_KIND}),
     RotatedTable(_table(ConsentState), {"phone_encrypted": "phone"}),
     RotatedTable(_table(ReviewItem), {"phone_encrypted": "phone"}),
+    RotatedTable(_table(CustomerReview), {"reply_encrypted": "review_reply"}),
 )
 
 # (table, column) -> why it is left under its original key.

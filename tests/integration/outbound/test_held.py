@@ -206,7 +206,7 @@ def test_held_list_by_station_with_campaign_names(fake: FakeTwilio) -> None:
     first_id, _ = setup_station()
     second_id, _ = setup_station()
     with session_scope() as s:
-        campaign = Campaign(station_id=first_id, name="Summer coupon", kind="coupon", template="x",
+        campaign = Campaign(station_id=first_id, name="Summer coupon", kind="broadcast", template="x",
                             audience={"type": "all_customers"}, schedule={"type": "once"})
         s.add(campaign)
         s.flush()
