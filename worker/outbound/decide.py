@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,13 +24,13 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from compliance.gate import Outcome, SendDecision, SendFacts, evaluate_send
+from compliance.gate import Outcome, evaluate_send
 from compliance.segments import SegmentCount, count_segments
-from worker.outbound.facts import gate_policy, read_sendable
+from worker.outbound.facts import ClaimedRow, gate_policy, read_sendable
 from worker.outbound.rate_limit import bucket
 from worker.settings import Settings
 
-__all__ = ["Claimed", "Prepared", "SendResult", "decide", "decide_batch", "read_decision", "read_decisions"]
+__all__ = ["ClaimedRow", "Prepared", "SendResult", "decide", "decide_batch", "read_decision", "read_decisions"]
 
 log = structlog.get_logger(__name__)
 
@@ -82,16 +82,6 @@ class Prepared:
     decided_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A row claimed under its number's lock, with the facts read and the gate's decision."""
-
-    row: Mapping[str, Any]
-    facts: SendFacts
-    e164: str
-    decision: SendDecision
-
-
 def _set_status(session: Session, message_id: uuid.UUID, status: str, reason: str | None) -> None:
     session.execute(
         text(
@@ -104,7 +94,7 @@ def _set_status(session: Session, message_id: uuid.UUID, status: str, reason: st
 
 def read_decisions(
     session: Session, ids: Sequence[uuid.UUID], *, now: datetime, settings: Settings
-) -> tuple[dict[uuid.UUID, SendResult], dict[uuid.UUID, Claimed]]:
+) -> tuple[dict[uuid.UUID, SendResult], dict[uuid.UUID, ClaimedRow]]:
     """The read half of step 1: (rows settled without a decision, rows claimed and decided).
 
     Locks (numbers, then rows) are held until the caller's commit.
@@ -112,7 +102,7 @@ def read_decisions(
     indexes, claimed_rows = read_sendable(session, ids, now=now)
     results = {i: SendResult(i, "skipped", "not_sendable") for i in ids if i not in indexes}
     policy = gate_policy(settings)
-    decided: dict[uuid.UUID, Claimed] = {}
+    decided: dict[uuid.UUID, ClaimedRow] = {}
     for message_id in indexes:
         claimed = claimed_rows.get(message_id)
         if claimed is None:
@@ -131,23 +121,23 @@ def read_decisions(
             log.warning("send_failed_no_sender", message_id=str(message_id), reason=reason)
             results[message_id] = SendResult(message_id, "failed", reason)
             continue
-        decided[message_id] = Claimed(row, claimed.facts, claimed.e164, evaluate_send(claimed.facts, now, policy))
+        decided[message_id] = replace(claimed, decision=evaluate_send(claimed.facts, now, policy))
     return results, decided
 
 
 def read_decision(
     session: Session, message_id: uuid.UUID, *, now: datetime, settings: Settings
-) -> SendResult | Claimed:
+) -> SendResult | ClaimedRow:
     """read_decisions for one row."""
     results, decided = read_decisions(session, [message_id], now=now, settings=settings)
     return decided[message_id] if message_id in decided else results[message_id]
 
 
-def _basis(claimed: Claimed, now: datetime, segments: SegmentCount) -> str:
+def _basis(claimed: ClaimedRow, now: datetime, segments: SegmentCount) -> str:
     facts = claimed.facts
     return json.dumps(
         {
-            **claimed.decision.to_json(),
+            **claimed.decided.to_json(),
             "now": now.isoformat(),
             "zones": list(facts.location.zones),
             "states": list(facts.location.states),
@@ -168,9 +158,9 @@ def decide_batch(
     results = list(settled.values())
     cols: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "decisions", "reasons", "bases",
                                                   "not_befores", "attempt_ids")}  # fmt: skip
-    sends: dict[uuid.UUID, tuple[Claimed, uuid.UUID, int]] = {}
+    sends: dict[uuid.UUID, tuple[ClaimedRow, uuid.UUID, int]] = {}
     for message_id, claimed in decided.items():
-        decision = claimed.decision
+        decision = claimed.decided
         reason = decision.reason.value if decision.reason else None
         status, not_before, attempt_id = decision.outcome.value, decision.defer_until, None
         segments = count_segments(claimed.row["body"])

@@ -47,7 +47,7 @@ from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from compliance.consent_rules import ConsentSnapshot
-from compliance.gate import GatePolicy, SendFacts, SendPurpose
+from compliance.gate import GatePolicy, SendDecision, SendFacts, SendPurpose
 from compliance.recipient import RecipientLocation, locate, staff_attributed
 from compliance.us_states import state_from_address
 from worker import pii
@@ -126,12 +126,21 @@ _CLAIM_WITH_FACTS = (
 
 @dataclass(frozen=True, slots=True)
 class ClaimedRow:
-    """The locked outbox row, its sender, and the facts for the gate."""
+    """A row claimed under its number's lock: the locked row and its sender, the facts for the
+    gate, and, once worker/outbound/decide.py has evaluated them, the gate's decision."""
 
     row: Mapping[str, Any]
     facts: SendFacts
     e164: str
     maybe_sent: bool
+    decision: SendDecision | None = None
+
+    @property
+    def decided(self) -> SendDecision:
+        """The decision; asking before the row was decided is a bug in the caller."""
+        if self.decision is None:
+            raise RuntimeError("outbox row read but not decided yet")
+        return self.decision
 
 
 def gate_policy(settings: Settings | None = None) -> GatePolicy:

@@ -59,7 +59,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
 from worker.db import SessionScope, session_scope
-from worker.outbound.decide import Claimed, Prepared, SendResult, decide, decide_batch, read_decision
+from worker.outbound.decide import ClaimedRow, Prepared, SendResult, decide, decide_batch, read_decision
 from worker.outbound.reconcile import ReconcileReport, due_candidates, look_up, settle
 from worker.outbound.results import abandon, record_accepted, record_error, record_transport_error
 from worker.provider.client import SentMessage, make_client, send_sms
@@ -67,7 +67,7 @@ from worker.settings import Settings, get_settings
 
 __all__ = [
     "STATUS_CALLBACK_PATH",
-    "Claimed",
+    "ClaimedRow",
     "Prepared",
     "ReconcileReport",
     "SendResult",
