@@ -10,7 +10,9 @@ The deadline is 10 business days after receipt (compliance.business_days, in the
 station's time zone; docs/compliance.md#honouring-within-10-business-days): the legal limit
 for honouring a revocation. An item still open at its deadline is converted into an opt-out
 by the beat tick (``review_deadline_passed``, logged at error level), because the rule's
-rebuttable presumption favours the consumer.
+rebuttable presumption favours the consumer. The tick runs every few minutes, so it acts on
+the items whose deadline falls before its next run plus a margin (``expiry_horizon``): an
+item is converted up to one period early rather than up to one period late.
 Items within CONSENT_REVIEW_WARN_BUSINESS_DAYS of their deadline are logged as
 ``review_deadline_near`` warnings on every tick.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
@@ -33,6 +35,7 @@ from compliance.business_days import business_days_between, deadline_after
 from compliance.consent_rules import Kind, Purpose, Source
 from worker import audit, pii
 from worker.audit import Actor
+from worker.beat import BEAT_SCHEDULE
 from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
 from worker.consent.ledger import RecordResult, record_event
 from worker.errors import ErrorKind, UserError
@@ -56,6 +59,7 @@ __all__ = [
     "ReviewError",
     "due_item_ids",
     "expire_item",
+    "expiry_horizon",
     "list_open",
     "near_deadline",
     "open_review",
@@ -68,6 +72,19 @@ Resolution = Literal["opt_out", "not_opt_out"]
 
 # The beat tick resolves overdue items on the rule's behalf (audit actor "system:review_deadline").
 DEADLINE_ACTOR = Actor.beat("review_deadline")
+
+# On top of the tick period: the next tick may start late (beat's own jitter, a busy worker
+# queue) and takes time to convert what it found, one transaction per item.
+EXPIRY_MARGIN = timedelta(seconds=60)
+
+
+def expiry_horizon(now: datetime) -> datetime:
+    """Items whose deadline falls before this are converted now: the next tick could be too late.
+
+    The period is read from beat's schedule for the tick (worker/beat.py), so the two cannot drift.
+    """
+    period = timedelta(seconds=float(BEAT_SCHEDULE["expire-reviews"]["schedule"]))
+    return now + period + EXPIRY_MARGIN
 
 
 class ReviewError(UserError):
@@ -292,10 +309,10 @@ def _thread_of(session: Session, message_id: uuid.UUID | None) -> tuple[uuid.UUI
 
 
 def expire_item(session: Session, item_id: uuid.UUID, *, now: datetime | None = None) -> ResolveResult | None:
-    """Convert one open item past its deadline into an opt-out (None if not due / not open)."""
+    """Convert one open item due by ``expiry_horizon(now)`` into an opt-out (None if not due / not open)."""
     now = now or datetime.now(UTC)
     item = session.get(ReviewItem, item_id)
-    if item is None or item.status != "open" or item.deadline_at > now:
+    if item is None or item.status != "open" or item.deadline_at >= expiry_horizon(now):
         return None
     try:
         result = resolve(
@@ -314,6 +331,7 @@ def expire_item(session: Session, item_id: uuid.UUID, *, now: datetime | None = 
         "review_deadline_passed",
         review_item_id=str(item.id),
         deadline_at=item.deadline_at.isoformat(),
+        seconds_before_deadline=round((item.deadline_at - now).total_seconds()),
         station_id=str(item.station_id) if item.station_id else None,
         opt_out_event_id=str(result.opt_out.event.id) if result.opt_out else None,
         action="recorded as an opt-out (FCC 24-24: honour within 10 business days)",
@@ -349,7 +367,7 @@ def near_deadline(session: Session, *, now: datetime | None = None) -> list[Near
 
 
 def due_item_ids(session: Session, *, now: datetime, limit: int = 200) -> list[uuid.UUID]:
-    """Open items at or past their deadline, oldest deadline first (the beat tick expires each).
+    """Open items due before ``expiry_horizon(now)``, oldest deadline first (the beat tick expires each).
 
     The tick (tasks/consent.py) owns the transactions: one to read these, then one per item
     with expire_item, so one item's failure cannot undo or block the others.
@@ -357,7 +375,7 @@ def due_item_ids(session: Session, *, now: datetime, limit: int = 200) -> list[u
     return list(
         session.execute(
             select(ReviewItem.id)
-            .where(ReviewItem.status == "open", ReviewItem.deadline_at <= now)
+            .where(ReviewItem.status == "open", ReviewItem.deadline_at < expiry_horizon(now))
             .order_by(ReviewItem.deadline_at)
             .limit(limit)
         ).scalars()

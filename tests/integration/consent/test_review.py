@@ -14,6 +14,7 @@ from tasks.consent import run_deadline_tick
 from tests.factories import make_customer, make_station
 from tests.support.consent import make_inbound
 from worker.audit import Actor
+from worker.beat import BEAT_SCHEDULE
 from worker.consent import review
 from worker.consent.inbound import handle_inbound
 from worker.consent.ledger import verify_ledger
@@ -110,8 +111,8 @@ def test_deadline_across_thanksgiving_then_expiry(db_session: Session) -> None:
     with freeze_time("2025-11-21 20:00:00"):
         item = _open(db_session, station, customer)
     assert item.deadline_at == datetime(2025, 12, 8, 20, 0, tzinfo=UTC)
-    # One microsecond early: nothing happens.
-    assert review.expire_item(db_session, item.id, now=item.deadline_at - timedelta(microseconds=1)) is None
+    # Further from the deadline than one tick period (5 min) plus the margin (1 min): nothing happens.
+    assert review.expire_item(db_session, item.id, now=item.deadline_at - timedelta(minutes=6)) is None
     with capture_logs() as logs, freeze_time("2025-12-08 20:00:00"):
         near = review.near_deadline(db_session, now=item.deadline_at - timedelta(days=1))
         result = review.expire_item(db_session, item.id)
@@ -148,3 +149,53 @@ def test_deadline_tick_expires_due_items_in_their_own_transactions(db_scope: Ses
         assert len(confirmations) == 1
     again = run_deadline_tick(now=datetime(2026, 3, 3, 15, tzinfo=UTC), scope=db_scope)
     assert again.expired == []
+
+
+def test_the_horizon_follows_the_beat_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The horizon is the expiry task's period in beat's schedule plus the margin: a slower tick acts earlier."""
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    assert BEAT_SCHEDULE["expire-reviews"]["task"] == "tasks.consent.expire_reviews"
+    assert review.expiry_horizon(now) == now + timedelta(minutes=6)
+    monkeypatch.setitem(BEAT_SCHEDULE["expire-reviews"], "schedule", 900.0)
+    assert review.expiry_horizon(now) == now + timedelta(minutes=16)
+
+
+def test_an_item_due_before_the_next_tick_plus_margin_is_converted_now(db_scope: SessionScope) -> None:
+    """On the frozen clock the tick converts an item whose deadline is under 6 minutes away, and not one at 6."""
+    with db_scope() as session:
+        station = make_station(session, timezone="America/New_York")
+        item = _open(session, station, make_customer(session, station), datetime(2026, 1, 2, 15, tzinfo=UTC))
+        item_id, deadline = item.id, item.deadline_at
+    horizon = timedelta(minutes=5) + timedelta(minutes=1)  # beat's 300 s period + the 60 s margin
+    with freeze_time(deadline - horizon):
+        assert run_deadline_tick(scope=db_scope).expired == []
+    with db_scope() as session:
+        assert session.get(ReviewItem, item_id).status == "open"  # type: ignore[union-attr]
+    with capture_logs() as logs, freeze_time(deadline - horizon + timedelta(microseconds=1)):
+        assert run_deadline_tick(scope=db_scope).expired == [item_id]
+    with db_scope() as session:
+        done = session.get(ReviewItem, item_id)
+        assert done is not None
+        assert done.status == "expired_opt_out"
+        assert done.resolved_at is not None
+        assert done.resolved_at < deadline
+    (passed,) = [entry for entry in logs if entry["event"] == "review_deadline_passed"]
+    assert passed["seconds_before_deadline"] == 360
+
+
+def test_ticks_every_period_never_leave_an_item_open_past_its_deadline(db_scope: SessionScope) -> None:
+    """Ticks every 5 minutes, each up to 59 s late, convert the item before its deadline, never after."""
+    with db_scope() as session:
+        station = make_station(session, timezone="America/New_York")
+        item = _open(session, station, make_customer(session, station), datetime(2026, 1, 2, 15, tzinfo=UTC))
+        item_id, deadline = item.id, item.deadline_at
+    start = deadline - timedelta(minutes=31, seconds=17)
+    converted_at: datetime | None = None
+    for k, late in enumerate([0, 59, 3, 0, 58, 1, 59, 0, 30]):
+        tick = start + k * timedelta(minutes=5) + timedelta(seconds=late)
+        with freeze_time(tick):
+            if run_deadline_tick(scope=db_scope).expired == [item_id]:
+                converted_at = tick
+                break
+    assert converted_at is not None
+    assert converted_at < deadline
