@@ -86,6 +86,9 @@ class Source(enum.StrEnum):
 
 OPT_OUT_KINDS = frozenset({Kind.OPT_OUT, Kind.CARRIER_OPT_OUT})
 OPT_IN_KINDS = frozenset({Kind.OPT_IN, Kind.CARRIER_OPT_IN})
+# Every kind that can lift a full opt-out (apply_event below): after one of these, a new
+# opt-out is news again.
+LIFTS_OPT_OUT = OPT_IN_KINDS | {Kind.MARKETING_CONSENT}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,11 @@
 
 Categories (the action is the contract; see worker/outbound/send.py):
 
-- ``OPT_OUT`` (21610): the recipient replied STOP at the carrier/Twilio layer. Mark the row
-  blocked and record a carrier opt-out in the consent ledger, in one transaction.
+- ``OPT_OUT`` (21610): the recipient replied STOP at the carrier/Twilio layer. Record a carrier
+  opt-out in the consent ledger, whichever way the code arrives: as the synchronous answer to a
+  create (the row is blocked) or as the ``ErrorCode`` of a ``failed``/``undelivered`` status
+  callback (the row follows the callback). ``is_opt_out`` and ``callback_reports_opt_out`` are
+  the one rule both paths ask; the codes are the table's OPT_OUT rows, nowhere else.
 - ``INVALID_RECIPIENT``: the number cannot take texts (invalid, landline, not mobile). Mark the
   row failed and the *number* undeliverable, so the gate stops later sends to it.
 - ``UNDELIVERABLE_NUMBER`` (async, status callback): as above, reported after acceptance.
@@ -27,7 +30,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["ERRORS", "Category", "ErrorInfo", "classify", "classify_delivery_error"]
+__all__ = [
+    "ERRORS",
+    "OPT_OUT_CODES",
+    "Category",
+    "ErrorInfo",
+    "callback_reports_opt_out",
+    "classify",
+    "classify_delivery_error",
+    "is_opt_out",
+]
 
 
 class Category(enum.StrEnum):
@@ -92,6 +104,11 @@ ERRORS: dict[int, ErrorInfo] = {
 }
 del C
 
+# The codes that mean "the recipient opted out", read off the table above (no second list).
+OPT_OUT_CODES: frozenset[int] = frozenset(code for code, e in ERRORS.items() if e.category is Category.OPT_OUT)
+# Callback statuses that carry a final error (Twilio sets ErrorCode on these only).
+_ERROR_STATUSES = frozenset({"failed", "undelivered"})
+
 _RETRYABLE_HTTP = frozenset({429, 500, 502, 503})
 
 
@@ -122,3 +139,14 @@ def classify_delivery_error(code: int | None) -> ErrorInfo:
         return ERRORS[code]
     meaning = f"unlisted delivery error {code}"
     return ErrorInfo(code, Category.UNDELIVERED_TEMPORARY, marks_number=False, meaning=meaning, verified=False)
+
+
+def is_opt_out(code: int | None) -> bool:
+    """True when Twilio's code says the recipient opted out of this sender (see OPT_OUT_CODES)."""
+    return code in OPT_OUT_CODES
+
+
+def callback_reports_opt_out(status: str, code: int | None) -> bool:
+    """A status callback saying the message failed because the recipient opted out (21610 after
+    acceptance, e.g. through a Messaging Service): the same carrier opt-out as a refused create."""
+    return status in _ERROR_STATUSES and is_opt_out(code)

@@ -23,14 +23,15 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from compliance.consent_hash import HashInput, canonical_evidence, event_hash
 from compliance.consent_rules import (
+    LIFTS_OPT_OUT,
     ConsentSnapshot,
     EventFacts,
     Kind,
@@ -49,6 +50,7 @@ from worker.models import ConsentEvent, ConsentState
 from worker.phone import PhoneNumber, as_number
 
 __all__ = [
+    "CarrierReport",
     "EventInput",
     "RecordResult",
     "VerifyReport",
@@ -429,38 +431,65 @@ def record_event(
     )
 
 
+# How the carrier opt-out reached us: the error answer to a create (HTTP 400), or a status
+# callback reporting the code for a message Twilio had accepted.
+CarrierReport = Literal["send_response", "status_callback"]
+
+
 def record_carrier_opt_out(
     session: Session,
     *,
-    phone_e164: str,
+    phone_e164: str | PhoneNumber,
     station_id: uuid.UUID,
     error_code: int,
     provider_ref: str,
+    reported_via: CarrierReport,
     occurred_at: datetime,
+    provider_sid: str | None = None,
 ) -> RecordResult:
-    """Record that the provider refused a send because the number opted out (Twilio 21610).
+    """Record that Twilio says the number opted out (21610), however the code reached us.
 
     Twilio keeps its own opt-out list per sender / Messaging Service
     (docs/compliance.md#error-21610):
     a 21610 means the person replied STOP somewhere we may not have seen. The scope follows
     CONSENT_OPT_OUT_SCOPE, purpose all. No confirmation is sent (Twilio would refuse it
-    with the same 21610); the number's other unsent rows are cancelled. Idempotent per
-    provider reference and error code.
+    with the same 21610); the number's other unsent rows are cancelled.
+
+    Once per number and scope: the idempotency key names the number's blind index, the scope
+    and the last event that could have lifted an opt-out (LIFTS_OPT_OUT; 0 for none), so the
+    refused create, the status callback of another accepted text and a redelivered callback
+    all land on the one event, while a 21610 after a START is recorded again. The key is read
+    under the number's lock, so no opt-in can commit between reading it and recording.
     """
     from worker.consent.effects import cancel_after_opt_out
     from worker.settings import get_settings
 
+    number = as_number(phone_e164)
     scope = None if get_settings().CONSENT_OPT_OUT_SCOPE == "business" else station_id
+    lock_number(session, number.index)
+    since = session.execute(
+        select(func.max(ConsentEvent.seq)).where(
+            ConsentEvent.phone_index == number.index, ConsentEvent.kind.in_(sorted(LIFTS_OPT_OUT))
+        )
+    ).scalar_one()
+    evidence: dict[str, Any] = {
+        "error_code": error_code,
+        "provider_ref": provider_ref,
+        "station_id": station_id,
+        "reported_via": reported_via,
+    }
+    if provider_sid is not None:
+        evidence["provider_sid"] = provider_sid
     result = record_event(
         session,
-        phone_e164=phone_e164,
+        phone_e164=number,
         kind=Kind.CARRIER_OPT_OUT,
         purpose=Purpose.ALL,
         source=Source.CARRIER_ERROR,
-        evidence={"error_code": error_code, "provider_ref": provider_ref, "station_id": station_id},
+        evidence=evidence,
         occurred_at=occurred_at,
         station_id=scope,
-        idempotency_key=f"carrier:{provider_ref}:{error_code}",
+        idempotency_key=f"carrier-opt-out:{number.index.hex()}:{scope or 'business'}:{since or 0}",
     )
     if result.created:
         cancel_after_opt_out(session, result.event.phone_index)

@@ -12,6 +12,15 @@ Three entry points:
   (30005, 30006, per compliance/twilio_errors.py) is recorded in
   compliance.undeliverable_numbers.
 
+A ``failed``/``undelivered`` callback whose ErrorCode says the recipient opted out (21610:
+compliance.twilio_errors.callback_reports_opt_out) records the same carrier opt-out as a
+refused create (worker.consent.ledger.record_carrier_opt_out, ``reported_via
+"status_callback"``), in the callback's transaction: once per number and scope, the
+number's unsent rows cancelled. ``record_callback`` takes the number's lock before the sid's
+and the row's (number before row, as every consent writer does). A callback applied late by
+the send path (``apply_pending_events``) takes it after the row: no transaction holding a
+number lock waits for a row in "sending", so that order cannot close a cycle.
+
 Race between a callback and the send path storing the sid: both take the advisory lock
 ``LockNamespace.DELIVERY_SID`` on the sid before reading, so whichever commits second sees
 the other's row (the callback finds the outbound row, or the send path finds the event).
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import func, select, text
@@ -29,8 +39,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from compliance.delivery_status import next_status, outbound_status_for
-from compliance.twilio_errors import classify_delivery_error
-from worker.locks import LockNamespace, lock, text_key
+from compliance.twilio_errors import callback_reports_opt_out, classify_delivery_error
+from worker import pii
+from worker.consent.ledger import record_carrier_opt_out
+from worker.locks import LockNamespace, lock, lock_number, text_key
 from worker.models import DeliveryEvent, OutboundMessage, UndeliverableNumber
 
 __all__ = [
@@ -61,7 +73,29 @@ def lock_sid(session: Session, provider_sid: str) -> None:
     lock(session, LockNamespace.DELIVERY_SID, text_key(provider_sid))
 
 
+def _record_opt_out(session: Session, outbound: OutboundMessage, error_code: int) -> None:
+    result = record_carrier_opt_out(
+        session,
+        phone_e164=pii.decrypt(outbound.to_encrypted, kind="phone"),
+        station_id=outbound.station_id,
+        error_code=error_code,
+        provider_ref=f"outbound:{outbound.id}",
+        reported_via="status_callback",
+        occurred_at=datetime.now(UTC),
+        provider_sid=outbound.provider_sid,
+    )
+    log.info(
+        "carrier_opt_out_from_callback",
+        outbound_id=str(outbound.id),
+        error_code=error_code,
+        event_id=str(result.event.id),
+        created=result.created,
+    )
+
+
 def _apply(session: Session, outbound: OutboundMessage, status: str, error_code: int | None) -> None:
+    if error_code is not None and callback_reports_opt_out(status, error_code):
+        _record_opt_out(session, outbound, error_code)
     new = next_status(outbound.delivery_status, status)
     if new != outbound.delivery_status:
         outbound.delivery_status = new
@@ -84,6 +118,13 @@ def record_callback(
     inbox_id: uuid.UUID | None,
 ) -> CallbackOutcome:
     """Keep the callback as an event and apply it to its outbound row, once per (sid, status)."""
+    if callback_reports_opt_out(status, error_code):
+        # The ledger write needs the number's lock; take it before the sid's and the row's.
+        to_index = session.execute(
+            select(OutboundMessage.to_index).where(OutboundMessage.provider_sid == provider_sid)
+        ).scalar_one_or_none()
+        if to_index is not None:
+            lock_number(session, to_index)
     lock_sid(session, provider_sid)
     outbound = session.execute(
         select(OutboundMessage).where(OutboundMessage.provider_sid == provider_sid).with_for_update()

@@ -176,6 +176,7 @@ def record_error(session: Session, prep: Prepared, exc: TwilioRestException, set
             station_id=prep.station_id,
             error_code=code or 21610,
             provider_ref=f"outbound:{prep.message_id}",
+            reported_via="send_response",
             occurred_at=datetime.now(UTC),
         )
     elif info.category in (Category.INVALID_RECIPIENT, Category.PERMANENT, Category.UNDELIVERABLE_NUMBER):

@@ -17,6 +17,7 @@ from worker.consent.ledger import record_carrier_opt_out, record_event, verify_l
 from worker.consent.state import covering_state
 from worker.models import ConsentEvent, ConsentState, OutboundMessage
 from worker.outbox import enqueue
+from worker.settings import get_settings
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -131,21 +132,28 @@ def test_business_event_reaches_station_rows(db_session: Session) -> None:
     assert verify_ledger(db_session).ok
 
 
-def test_carrier_opt_out_is_idempotent_and_cancels_unsent(db_session: Session) -> None:
-    """A 21610 records one carrier_opt_out per provider reference and cancels the number's queued rows."""
+def test_carrier_opt_out_is_once_per_number_and_scope_and_cancels_unsent(db_session: Session) -> None:
+    """A 21610 records one carrier_opt_out for the number and scope, whichever text and path report it
+    (the refused create or a status callback), and cancels the number's queued rows."""
     st = make_station(db_session)
     n = phone()
     pending = enqueue(db_session, station_id=st.id, to=n, body="Your booking is tomorrow", purpose="transactional",
                       idempotency_key=f"t-{uuid.uuid4()}").message
     first = record_carrier_opt_out(db_session, phone_e164=n, station_id=st.id, error_code=21610,
-                                   provider_ref="SMabc", occurred_at=T0)
+                                   provider_ref="outbound:a", reported_via="status_callback", occurred_at=T0,
+                                   provider_sid="SMabc")
     again = record_carrier_opt_out(db_session, phone_e164=n, station_id=st.id, error_code=21610,
-                                   provider_ref="SMabc", occurred_at=T0)
+                                   provider_ref="outbound:b", reported_via="send_response", occurred_at=T0)
     assert first.created
     assert not again.created
+    assert again.event.id == first.event.id
     assert first.event.kind == "carrier_opt_out"
     assert first.event.source == "carrier_error"
-    assert first.event.idempotency_key == "carrier:SMabc:21610"
+    assert first.event.evidence["reported_via"] == "status_callback"
+    assert first.event.evidence["provider_sid"] == "SMabc"
+    scope = "business" if get_settings().CONSENT_OPT_OUT_SCOPE == "business" else str(st.id)
+    index = pii.blind_index(n, kind="phone")
+    assert first.event.idempotency_key == f"carrier-opt-out:{index.hex()}:{scope}:0"
     assert first.moved_to_opted_out
     assert len(_events(db_session, n)) == 1
     db_session.refresh(pending)

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from compliance.consent_rules import (
+    LIFTS_OPT_OUT,
     ConsentSnapshot,
     EventFacts,
+    Kind,
     affected_scopes,
     apply_event,
     combine,
@@ -141,3 +143,11 @@ def test_combine_is_most_restrictive() -> None:
     assert ok.marketing_consent_event_id == OLD_CONSENT
     assert combine(MKT_OUT, None).marketing_opted_out
     assert not combine(MKT_OUT, None).opted_out
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_lifts_opt_out_names_exactly_the_kinds_that_lift_one(kind: Kind) -> None:
+    """LIFTS_OPT_OUT (the carrier opt-out's once-per-opt-out key) agrees with apply_event on every kind."""
+    purpose = "marketing" if kind in (Kind.MARKETING_CONSENT, Kind.MARKETING_CONSENT_REVOKED) else "all"
+    after = apply_event(OUT, ev(kind, purpose, remaining=0))
+    assert (not after.opted_out) is (kind in LIFTS_OPT_OUT)

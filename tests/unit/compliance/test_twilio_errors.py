@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.twilio_errors import ERRORS, Category, classify, classify_delivery_error
+from compliance.twilio_errors import (
+    ERRORS,
+    OPT_OUT_CODES,
+    Category,
+    callback_reports_opt_out,
+    classify,
+    classify_delivery_error,
+    is_opt_out,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +65,31 @@ def test_unverified_rows_are_flagged() -> None:
     """The codes whose meaning is unverified (21408, 30004, 30005, 30008, 30034) say so in the table."""
     assert {c for c, e in ERRORS.items() if not e.verified} == {21408, 30004, 30005, 30008, 30034}
     assert all(e.code == c for c, e in ERRORS.items())
+
+
+def test_the_opt_out_codes_are_the_tables_opt_out_rows() -> None:
+    """Only 21610 means "the recipient opted out"; 30004 (one cause among many) and 63014 (a chat
+    channel's block) are not read as one (docs/compliance.md#error-21610)."""
+    assert frozenset({21610}) == OPT_OUT_CODES
+    assert {c for c, e in ERRORS.items() if e.category is Category.OPT_OUT} == OPT_OUT_CODES
+    assert is_opt_out(21610)
+    assert not any(is_opt_out(code) for code in (None, 30004, 30007, 63014, 21611, 21211))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "opted_out"),
+    [
+        ("failed", 21610, True),
+        ("undelivered", 21610, True),
+        ("sent", 21610, False),  # only a final error status carries a meaningful ErrorCode
+        ("delivered", 21610, False),
+        ("failed", 30004, False),
+        ("undelivered", 30006, False),
+        ("failed", None, False),
+    ],
+)
+def test_a_callback_reports_an_opt_out_only_with_an_error_status_and_code(
+    status: str, code: int | None, opted_out: bool
+) -> None:
+    """A status callback is a carrier opt-out when it says failed/undelivered with an opt-out code."""
+    assert callback_reports_opt_out(status, code) is opted_out
