@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     # opt-out report written on the 1st (UTC); empty (the default) turns the job off.
     REPORTS_MONTHLY_DIR: str | None = None
 
+    # The dashboard (docs/dashboard.md): a session unused this long is over (sign in again);
+    # one is over after DASHBOARD_SESSION_MAX_HOURS whatever its use.
+    DASHBOARD_IDLE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1, le=7 * 24)
+
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
     # At most this many marketing texts per number per rolling 24 h (docs/compliance.md#frequency-caps).

@@ -27,11 +27,13 @@ from worker.cli import run as run_cli
 from worker.cli import send as send_cli
 from worker.cli import stations as stations_cli
 from worker.cli import token as token_cli
+from worker.cli import user as user_cli
 from worker.cli import web as web_cli
 from worker.settings import SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(db_cli.app, name="db", help="Database migrations.")
+app.add_typer(user_cli.app, name="user", help="Dashboard users (e-mail and password): create.")
 app.add_typer(consent_cli.app, name="consent", help="Consent: show a number, staff opt-in/opt-out, import.")
 app.add_typer(review_cli.app, name="review", help="The consent review queue (ambiguous messages).")
 app.add_typer(ledger_cli.app, name="ledger", help="The consent ledger: verify its hash chain.")

@@ -44,7 +44,9 @@ __all__ = [
     "expiry_in_days",
     "hash_secret",
     "list_tokens",
+    "parse_role",
     "revoke_token",
+    "role_stations",
     "station_codes",
 ]
 
@@ -139,6 +141,29 @@ def _station_ids(session: Session, codes: Sequence[str], ids: Sequence[uuid.UUID
     return sorted({*found, *ids}, key=str)
 
 
+def parse_role(role: UserRole | str) -> UserRole:
+    """A role by its name (InvalidInput naming the four)."""
+    try:
+        return UserRole(role)
+    except ValueError:
+        raise InvalidInput(f"role must be one of {', '.join(UserRole)}, not {role!r}", field="role") from None
+
+
+def role_stations(
+    session: Session, role: UserRole, codes: Sequence[str], ids: Sequence[uuid.UUID], *, holder: str
+) -> list[uuid.UUID]:
+    """The stations a credential of ``role`` is bound to: at least one for a STATION_MANAGER, none
+    for the roles that see every station (a ``holder`` is a token or a dashboard user)."""
+    stations = _station_ids(session, codes, ids)
+    if role == UserRole.STATION_MANAGER and not stations:
+        raise InvalidInput(f"a STATION_MANAGER {holder} needs at least one station (--station CODE)",
+                           field="stations")
+    if role != UserRole.STATION_MANAGER and stations:
+        raise InvalidInput(f"a {role} {holder} covers every station: name stations only for STATION_MANAGER",
+                           field="stations")
+    return stations
+
+
 def create_token(
     session: Session,
     *,
@@ -159,18 +184,10 @@ def create_token(
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise InvalidInput(f"token name must be 1-{NAME_MAX} characters", field="name")
-    try:
-        role = UserRole(role)
-    except ValueError:
-        raise InvalidInput(f"role must be one of {', '.join(UserRole)}, not {role!r}", field="role") from None
+    role = parse_role(role)
     if creator_role is not None and creator_role != UserRole.SUPER_ADMIN and role == UserRole.SUPER_ADMIN:
         raise Forbidden("only a SUPER_ADMIN may create SUPER_ADMIN tokens", field="role")
-    stations = _station_ids(session, station_codes, station_ids)
-    if role == UserRole.STATION_MANAGER and not stations:
-        raise InvalidInput("a STATION_MANAGER token needs at least one station (--station CODE)", field="stations")
-    if role != UserRole.STATION_MANAGER and stations:
-        raise InvalidInput(f"a {role} token covers every station: name stations only for STATION_MANAGER",
-                           field="stations")
+    stations = role_stations(session, role, station_codes, station_ids, holder="token")
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise InvalidInput("expires_at needs a UTC offset", field="expires_at")

@@ -4,7 +4,7 @@ from worker.models.audit import AuditAction, AuditLog, User, UserRole
 from worker.models.base import Base
 from worker.models.consent import ConsentEvent, ConsentState, ReviewItem
 from worker.models.core import Booking, Chef, Customer, Message, MessageThread
-from worker.models.identity import ApiToken, ApiTokenStation, Station, StationSender, StationUser
+from worker.models.identity import ApiToken, ApiTokenStation, DashboardSession, Station, StationSender, StationUser
 from worker.models.inbox import DeliveryEvent, WebhookInbox
 from worker.models.marketing import (
     Campaign,
@@ -36,6 +36,7 @@ __all__ = [
     "CouponPool",
     "Customer",
     "CustomerReview",
+    "DashboardSession",
     "DeliveryEvent",
     "DiscountCoupon",
     "Message",

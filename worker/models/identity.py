@@ -107,3 +107,32 @@ class ApiTokenStation(Base):
     station_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("identity.stations.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
+
+
+class DashboardSession(Base):
+    """A dashboard sign-in (worker/web/dashboard/sessions.py): the cookie's secret is kept only as its SHA-256.
+
+    It belongs to a staff user or to an API token; role and stations are read from them at
+    every request, so a deactivated user or a revoked token loses the session at once.
+    """
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (
+        UniqueConstraint("secret_hash"),
+        CheckConstraint("octet_length(secret_hash) = 32", name="hash_length"),
+        CheckConstraint("(user_id IS NULL) <> (token_id IS NULL)", name="one_holder"),
+        CheckConstraint("(ended_at IS NULL) = (ended_reason IS NULL)", name="ended"),
+        {"schema": "identity"},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identity.api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    last_seen_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = created_at()
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(16))

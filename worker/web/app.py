@@ -44,6 +44,12 @@ def create_app() -> FastAPI:
 
     app.mount(MOUNT_PATH, create_admin_app())
 
+    # The compliance dashboard (worker/web/dashboard/), likewise on its own and loaded here only.
+    from worker.web.dashboard.app import MOUNT_PATH as DASHBOARD_PATH
+    from worker.web.dashboard.app import create_dashboard_app
+
+    app.mount(DASHBOARD_PATH, create_dashboard_app())
+
     readiness = Readiness(settings)
 
     # Both async: on the event loop, never in the thread pool (where a hung readiness check

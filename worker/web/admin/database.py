@@ -21,8 +21,10 @@ database decided, nothing in Python checked first, and neither reveals whether t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -30,12 +32,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.audit import Actor
 from worker.db import engine as default_engine
 from worker.errors import NotFound
 from worker.identity import tokens
 from worker.identity.tokens import Principal
+from worker.models import UserRole
 
-__all__ = ["API_ROLE", "AdminDatabase", "refused_by_policy"]
+__all__ = ["API_ROLE", "AdminDatabase", "Caller", "refused_by_policy"]
 
 API_ROLE = "msgworker_api"
 
@@ -54,8 +58,25 @@ def refused_by_policy(exc: BaseException) -> bool:
     return isinstance(orig, pg_errors.ForeignKeyViolation)
 
 
+class Caller(Protocol):
+    """Who a request runs for, verified before its transaction: an API token's Principal, or a
+    dashboard session's signed-in person (worker/web/dashboard/sessions.py)."""
+
+    @property
+    def role(self) -> UserRole: ...
+
+    @property
+    def station_ids(self) -> tuple[uuid.UUID, ...]: ...
+
+    @property
+    def actor(self) -> Actor: ...
+
+
 class AdminDatabase:
-    """The admin API's engine: the process's own (worker.db), or one a test or benchmark hands in."""
+    """The admin API's engine: the process's own (worker.db), or one a test or benchmark hands in.
+
+    The dashboard uses it too, so both run every request the one way (``transaction``).
+    """
 
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine if engine is not None else default_engine()
@@ -64,12 +85,19 @@ class AdminDatabase:
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
-        with self._sessions() as session, session.begin():
+        with self.as_owner() as session:
             return tokens.authenticate(session, presented)
 
     @contextmanager
-    def transaction(self, principal: Principal, *, refusal: NotFound | None = None) -> Iterator[Session]:
-        """The request's one transaction, as the API role with the token's settings.
+    def as_owner(self) -> Iterator[Session]:
+        """A transaction as the connection's own role, for what comes before a request's identity is
+        known (verifying a credential, a dashboard session) and for what the API role may not read."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def transaction(self, principal: Caller, *, refusal: NotFound | None = None) -> Iterator[Session]:
+        """The request's one transaction, as the API role with the caller's settings.
 
         ``refusal`` is the NotFound a policy refusal becomes (default: a plain "not found").
         """
