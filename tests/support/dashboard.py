@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI

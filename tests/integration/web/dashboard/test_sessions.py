@@ -31,15 +31,18 @@ def test_password_sign_in_opens_a_session_and_sign_out_ends_it(dash: TestClient,
     _make_user()
     sign_in_with_password(dash, "Maria@Example.test", PASSWORD)
     page = dash.get("/dashboard/")
-    assert page.status_code == 200 and "Were the opt-outs honoured?" in page.text
+    assert page.status_code == 200
+    assert "Were the opt-outs honoured?" in page.text
     cookie = dash.cookies.get("mw_dashboard")
     assert cookie
     out = dash.post("/dashboard/sign-out", data={"csrf_token": csrf_of(page.text)})
-    assert out.status_code == 303 and out.headers["location"] == "/dashboard/sign-in?signed_out=1"
+    assert out.status_code == 303
+    assert out.headers["location"] == "/dashboard/sign-in?signed_out=1"
     assert _scalar("SELECT ended_reason FROM identity.dashboard_sessions") == "signed_out"
     dash.cookies.set("mw_dashboard", cookie)  # a copy of the cookie kept after sign-out
     again = dash.get("/dashboard/")
-    assert again.status_code == 303 and again.headers["location"] == "/dashboard/sign-in?ended=1"
+    assert again.status_code == 303
+    assert again.headers["location"] == "/dashboard/sign-in?ended=1"
     assert _scalar("SELECT count(*) FROM public.audit_logs WHERE resource_type = 'dashboard_session' "
                    "AND actor LIKE 'dashboard:%'") == 2
 
@@ -66,15 +69,18 @@ def test_sign_in_without_the_forms_token_is_refused(dash: TestClient, world: Wor
 
 
 def test_session_cookie_flags(dash: TestClient, world: World) -> None:
-    """The session cookie is HttpOnly, SameSite=Strict, Path=/ and has no lifetime of its own (not Secure off production)."""
+    """The session cookie is HttpOnly, SameSite=Strict, Path=/, without a lifetime (Secure only in production)."""
     form = dash.get("/dashboard/sign-in")
     done = dash.post("/dashboard/sign-in",
                      data={"method": "token", "token": world.secrets["ADMIN"], "csrf_token": csrf_of(form.text)})
     cookie = next(v for v in done.headers.get_list("set-cookie") if v.startswith("mw_dashboard="))
     flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "path", "samesite"} <= flags
-    assert "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
-    assert "max-age" not in flags and "expires" not in flags and "secure" not in flags
+    assert "samesite=strict" in cookie.lower()
+    assert "path=/" in cookie.lower()
+    assert "max-age" not in flags
+    assert "expires" not in flags
+    assert "secure" not in flags
 
 
 def test_in_production_the_cookie_is_secure_and_host_only(world: World, monkeypatch) -> None:
@@ -88,8 +94,11 @@ def test_in_production_the_cookie_is_secure_and_host_only(world: World, monkeypa
                                                        "csrf_token": csrf_of(form.text)})
         cookie = next(v for v in done.headers.get_list("set-cookie") if v.startswith("__Host-mw_dashboard="))
         lowered = cookie.lower()
-        assert "; secure" in lowered and "; httponly" in lowered and "samesite=strict" in lowered
-        assert "path=/" in lowered and "domain" not in lowered
+        assert "; secure" in lowered
+        assert "; httponly" in lowered
+        assert "samesite=strict" in lowered
+        assert "path=/" in lowered
+        assert "domain" not in lowered
 
 
 def test_a_form_posted_without_its_csrf_token_changes_nothing(admin: TestClient, world: World) -> None:
@@ -110,7 +119,8 @@ def test_an_idle_session_ends(admin: TestClient, world: World) -> None:
     with session_scope() as s:
         s.execute(text("UPDATE identity.dashboard_sessions SET last_seen_at = now() - interval '31 minutes'"))
     ended = admin.get("/dashboard/reviews")
-    assert ended.status_code == 303 and ended.headers["location"] == "/dashboard/sign-in?ended=1"
+    assert ended.status_code == 303
+    assert ended.headers["location"] == "/dashboard/sign-in?ended=1"
     assert _scalar("SELECT ended_reason FROM identity.dashboard_sessions") == "idle"
     form = admin.get("/dashboard/sign-in?ended=1")
     assert "Your session ended" in form.text
@@ -132,13 +142,16 @@ def test_a_form_post_after_the_session_ended_is_refused_in_words(dash: TestClien
     dash.cookies.clear()
     refused = dash.post(f"/dashboard/reviews/{world.a.review_id}/resolve",
                         data={"resolution": "opt_out", "note": "x", "csrf_token": csrf_of(page.text)})
-    assert refused.status_code == 401 and "Your session has ended" in refused.text
+    assert refused.status_code == 401
+    assert "Your session has ended" in refused.text
 
 
 def test_every_page_carries_the_security_headers(admin: TestClient) -> None:
     """Pages allow nothing but this origin (CSP), are never cached, and cannot be framed."""
     page = admin.get("/dashboard/")
     csp = page.headers["content-security-policy"]
-    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
