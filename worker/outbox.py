@@ -21,17 +21,19 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from compliance.errors import InvalidNumber
+from compliance.gate import SendPurpose
 from compliance.segments import count_segments
 from worker import pii
 from worker.errors import InvalidInput, UserError
 from worker.models import Campaign, OutboundMessage, Station, StationSender
+from worker.models.outbox import OutboxStatus
 from worker.phone import PhoneNumber, as_number
 
 __all__ = ["EnqueueError", "EnqueueResult", "OutboxItem", "cancel_pending_for_number", "enqueue", "enqueue_many"]
 
-PURPOSES = frozenset({"transactional", "marketing", "compliance"})
 # Rows not yet handed to the provider; an opt-out can still stop them.
-CANCELLABLE = ("pending", "queued", "deferred")
+CANCELLABLE = OutboxStatus.CANCELLABLE
+_PURPOSES = frozenset(p.value for p in SendPurpose)
 
 
 class EnqueueError(InvalidInput):
@@ -76,8 +78,8 @@ def _row_values(item: OutboxItem, sender_id: uuid.UUID | None) -> dict[str, obje
     """The checked column values of one row (EnqueueError or InvalidNumber when it cannot be queued)."""
     if item.not_before is not None and item.not_before.tzinfo is None:
         raise EnqueueError("not_before must be timezone-aware")
-    if item.purpose not in PURPOSES:
-        raise EnqueueError(f"purpose must be one of {sorted(PURPOSES)}, not {item.purpose!r}")
+    if item.purpose not in _PURPOSES:
+        raise EnqueueError(f"purpose must be one of {sorted(_PURPOSES)}, not {item.purpose!r}")
     if not item.body or not item.body.strip():
         raise EnqueueError("body is empty")
     if len(item.body) > 1600:
@@ -234,7 +236,7 @@ def cancel_pending_for_number(
     stmt = (
         update(OutboundMessage)
         .where(OutboundMessage.to_index == to_index, OutboundMessage.status.in_(CANCELLABLE))
-        .values(status="cancelled", gate_reason=reason)
+        .values(status=OutboxStatus.CANCELLED, gate_reason=reason)
     )
     if keep_ids:
         stmt = stmt.where(OutboundMessage.id.notin_(keep_ids))

@@ -8,12 +8,15 @@ written first, so a redelivered task can see that an earlier attempt may have se
 
 from __future__ import annotations
 
+import enum
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     CheckConstraint,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -25,39 +28,84 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from compliance.gate import SendPurpose
 from worker.models.base import Base, created_at, updated_at, uuid_pk
 
-PURPOSES = ("transactional", "marketing", "compliance")
-OUTBOX_STATUSES = (
-    "pending",  # waiting for not_before / the release tick
-    "queued",  # released to the send task
-    "sending",  # decision committed, provider call in flight
-    "sent",  # provider accepted (has provider_sid)
-    "delivered",
-    "undelivered",
-    "failed",  # provider refused permanently
-    "blocked",  # gate said no
-    "deferred",  # gate said later; not_before moved
-    "cancelled",  # e.g. the number opted out while this waited
-    "unknown",  # may or may not have been accepted; the reconciler settles it
+
+def sql_list(values: Iterable[enum.StrEnum]) -> str:
+    """Enum values as a SQL list, ``('pending', 'queued')``; the values are constants of this
+    code, never input, so they are written into the statement."""
+    return "(" + ", ".join(f"'{value.value}'" for value in values) + ")"
+
+
+class StatusGroup(tuple["OutboxStatus", ...]):
+    """Some outbox statuses, spelled once: an ORM filter takes the group as it is
+    (``OutboundMessage.status.in_(OutboxStatus.CANCELLABLE)``), raw SQL takes ``.sql``."""
+
+    __slots__ = ()
+
+    @property
+    def sql(self) -> str:
+        return sql_list(self)
+
+
+class OutboxStatus(enum.StrEnum):
+    """An outbox row's status; the value is what the ``status`` column stores."""
+
+    PENDING = "pending"  # waiting for not_before / the release tick
+    QUEUED = "queued"  # released to the send task
+    SENDING = "sending"  # decision committed, provider call in flight
+    SENT = "sent"  # provider accepted (has provider_sid)
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"  # provider refused permanently
+    BLOCKED = "blocked"  # gate said no
+    DEFERRED = "deferred"  # gate said later; not_before moved
+    CANCELLED = "cancelled"  # e.g. the number opted out while this waited
+    UNKNOWN = "unknown"  # may or may not have been accepted; the reconciler settles it
+
+    # Groups, set below the class (an enum's body makes every value a member).
+    ALL: ClassVar[StatusGroup]
+    # Waiting for their time: the release tick takes them once not_before has passed.
+    WAITING: ClassVar[StatusGroup]
+    # Not yet handed to the provider: an opt-out or a cancelled campaign can still stop them.
+    CANCELLABLE: ClassVar[StatusGroup]
+    # Went, or may have gone, out ("unknown" may have been accepted): what the frequency cap
+    # and the one-confirmation rule count.
+    WENT_OUT: ClassVar[StatusGroup]
+
+
+OutboxStatus.ALL = StatusGroup(OutboxStatus)
+OutboxStatus.WAITING = StatusGroup((OutboxStatus.PENDING, OutboxStatus.DEFERRED))
+OutboxStatus.CANCELLABLE = StatusGroup((OutboxStatus.PENDING, OutboxStatus.QUEUED, OutboxStatus.DEFERRED))
+OutboxStatus.WENT_OUT = StatusGroup(
+    (OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.UNDELIVERED, OutboxStatus.UNKNOWN)
 )
+
+
+def _by_value(kind: type[enum.StrEnum]) -> Enum:
+    """A string column holding the enum's values (VARCHAR, no type of its own in the database;
+    the table's CHECK constraint lists the values), loaded as enum members."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class OutboundMessage(Base):
     __tablename__ = "outbound_messages"
     __table_args__ = (
-        CheckConstraint("purpose IN ('transactional', 'marketing', 'compliance')", name="purpose"),
-        CheckConstraint(
-            "status IN ('pending', 'queued', 'sending', 'sent', 'delivered', 'undelivered', "
-            "'failed', 'blocked', 'deferred', 'cancelled', 'unknown')",
-            name="status",
-        ),
+        CheckConstraint(f"purpose IN {sql_list(SendPurpose)}", name="purpose"),
+        CheckConstraint(f"status IN {OutboxStatus.ALL.sql}", name="status"),
         CheckConstraint("channel IN ('sms', 'facebook', 'instagram')", name="channel"),
         # The release tick's scan.
         Index(
             "ix_outbound_messages_due",
             "not_before",
-            postgresql_where=text("status IN ('pending', 'deferred')"),
+            postgresql_where=text(f"status IN {OutboxStatus.WAITING.sql}"),
         ),
         Index("ix_outbound_messages_to_created", "to_index", "created_at"),
         Index("ix_outbound_messages_unknown", "updated_at", postgresql_where=text("status = 'unknown'")),
@@ -98,14 +146,14 @@ class OutboundMessage(Base):
     # SMS segments of the body (compliance/segments.py), set at enqueue: the release tick
     # paces each sender in segments, the unit of Twilio's MPS and of the token bucket.
     segments: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
-    purpose: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[SendPurpose] = mapped_column(_by_value(SendPurpose))
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("marketing.campaigns.id", ondelete="SET NULL"), index=True
     )
     # For a compliance confirmation: the consent event it confirms.
     in_reply_to_event_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     not_before: Mapped[datetime] = mapped_column(server_default=text("now()"))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[OutboxStatus] = mapped_column(_by_value(OutboxStatus), server_default=OutboxStatus.PENDING.value)
     gate_decision: Mapped[str | None] = mapped_column(String(16))
     gate_reason: Mapped[str | None] = mapped_column(String(64))
     gate_basis: Mapped[dict[str, Any] | None]

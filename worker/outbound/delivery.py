@@ -44,6 +44,7 @@ from worker import pii
 from worker.consent.ledger import record_carrier_opt_out
 from worker.locks import LockNamespace, lock, lock_number, text_key
 from worker.models import DeliveryEvent, OutboundMessage, UndeliverableNumber
+from worker.models.outbox import OutboxStatus
 
 __all__ = [
     "CallbackOutcome",
@@ -58,7 +59,7 @@ log = structlog.get_logger(__name__)
 
 # Outbox statuses after the hand-off to Twilio: only these follow delivery callbacks. A
 # callback for a row in "unknown" proves Twilio accepted it, which settles the row.
-_FOLLOWS_DELIVERY = frozenset({"sending", "sent", "unknown", "delivered", "undelivered", "failed"})
+_FOLLOWS_DELIVERY = frozenset({*OutboxStatus.WENT_OUT, OutboxStatus.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ def _apply(session: Session, outbound: OutboundMessage, status: str, error_code:
             outbound.error_code = error_code
         mapped = outbound_status_for(new) if new is not None else None
         if mapped is not None and outbound.status in _FOLLOWS_DELIVERY:
-            outbound.status = mapped
+            outbound.status = OutboxStatus(mapped)
     if error_code is not None:
         on_delivery_error(session, outbound, error_code)
 

@@ -54,13 +54,14 @@ from worker import pii
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.db import driver_connection
 from worker.locks import LockNamespace
+from worker.models.outbox import OutboxStatus
 from worker.settings import Settings, get_settings
 
 __all__ = ["LOCK_KEY_SQL", "SENDABLE", "ClaimedRow", "gate_policy", "read_sendable"]
 
 log = structlog.get_logger(__name__)
 
-SENDABLE = "(o.status = 'queued' OR (o.status IN ('pending', 'deferred') AND o.not_before <= now()))"
+SENDABLE = f"(o.status = 'queued' OR (o.status IN {OutboxStatus.WAITING.sql} AND o.not_before <= now()))"
 
 # worker.locks._key in SQL: the first four bytes of the blind index as a signed big-endian int.
 LOCK_KEY_SQL = "(('x' || encode(substring(o.to_index from 1 for 4), 'hex'))::bit(32))::int"
@@ -80,8 +81,8 @@ _LOCK_SENDABLE = (
 
 _STATE_COLUMNS = ", ".join(f"cs.{name}" for name in SNAPSHOT_FIELDS)
 
-# Rows that count as "went (or may have gone) out", for the frequency cap and the
-# one-confirmation rule, include "unknown": it may have been accepted.
+# What went (or may have gone) out, for the frequency cap and the one-confirmation rule:
+# OutboxStatus.WENT_OUT, which includes "unknown" (it may have been accepted).
 _CLAIM_WITH_FACTS = (
     f"""
     WITH c AS (
@@ -99,11 +100,11 @@ _CLAIM_WITH_FACTS = (
       CASE WHEN c.in_reply_to_event_id IS NULL THEN false ELSE EXISTS (
         SELECT 1 FROM core.outbound_messages o
         WHERE o.in_reply_to_event_id = c.in_reply_to_event_id AND o.id <> c.id AND o.purpose = 'compliance'
-          AND o.status IN ('sending', 'sent', 'delivered', 'undelivered', 'unknown')) END AS confirmation_sent,
+          AND o.status IN {OutboxStatus.WENT_OUT.sql}) END AS confirmation_sent,
       CASE WHEN c.purpose = 'marketing' THEN (
         SELECT count(*) FROM core.outbound_messages o
         WHERE o.to_index = c.to_index AND o.purpose = 'marketing' AND o.id <> c.id
-          AND o.status IN ('sending', 'sent', 'delivered', 'undelivered', 'unknown')
+          AND o.status IN {OutboxStatus.WENT_OUT.sql}
           AND o.decided_at > CAST(%(since)s AS timestamptz)) ELSE 0 END AS marketing_24h,
       CASE WHEN c.purpose = 'transactional' THEN EXISTS (
         SELECT 1 FROM core.customers cu

@@ -46,6 +46,7 @@ from twilio.rest import Client
 
 from worker import pii
 from worker.models import OutboundMessage
+from worker.models.outbox import OutboxStatus
 from worker.outbound.delivery import apply_pending_events, lock_sid
 from worker.provider.client import FoundMessage, find_messages
 from worker.settings import Settings
@@ -177,7 +178,7 @@ def settle(session: Session, row: Candidate, found: list[FoundMessage], s: Setti
             {"sid": match.sid, "id": attempt_id},
         )
         msg.provider_sid = match.sid
-        msg.status = "sent"
+        msg.status = OutboxStatus.SENT
         msg.sent_at = match.date_created or datetime.now(UTC)
         msg.delivery_status = msg.delivery_status or match.status
         apply_pending_events(session, msg)
@@ -195,7 +196,7 @@ def settle(session: Session, row: Candidate, found: list[FoundMessage], s: Setti
         ),
         {"id": attempt_id},
     )
-    msg.status = "pending"
+    msg.status = OutboxStatus.PENDING
     msg.not_before = datetime.now(UTC)
     log.warning("reconcile_absent_requeued", message_id=str(rid), age_seconds=int(age.total_seconds()))
     report.requeued.append(rid)

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from worker.after_commit import publish_after_commit
+from worker.models.outbox import OutboxStatus
 from worker.settings import Settings, get_settings
 
 __all__ = ["ReleaseReport", "release_due", "requeue_stale_queued"]
@@ -36,28 +37,30 @@ log = structlog.get_logger(__name__)
 
 SEND_TASK = "tasks.send.send_messages"
 
+_WAITING = OutboxStatus.WAITING.sql
+
 _RELEASE_UNLIMITED = text(
-    """
+    f"""
     WITH due AS (
       SELECT id FROM core.outbound_messages
-      WHERE status IN ('pending', 'deferred') AND not_before <= now()
+      WHERE status IN {_WAITING} AND not_before <= now()
       ORDER BY not_before
       LIMIT :limit
       FOR UPDATE SKIP LOCKED)
     UPDATE core.outbound_messages o SET status = 'queued', updated_at = now()
     FROM due WHERE o.id = due.id
     RETURNING o.id
-    """
+    """  # noqa: S608 - constant SQL
 )
 
 # Per sender, rows in line while their running total of segments stays within
 # ceil(rate * :window) (the first row always); compliance rows first. The candidate scan is
 # bounded so a huge backlog costs one bounded index scan per tick.
 _RELEASE_PACED = text(
-    """
+    f"""
     WITH cand AS (
       SELECT o.id, o.sender_id, o.purpose, o.not_before, o.segments FROM core.outbound_messages o
-      WHERE o.status IN ('pending', 'deferred') AND o.not_before <= now()
+      WHERE o.status IN {_WAITING} AND o.not_before <= now()
       ORDER BY o.not_before
       LIMIT :scan),
     ranked AS (
@@ -68,13 +71,13 @@ _RELEASE_PACED = text(
       FROM cand c LEFT JOIN identity.station_senders s ON s.id = c.sender_id),
     due AS (
       SELECT o.id FROM core.outbound_messages o JOIN ranked r ON r.id = o.id
-      WHERE (r.used <= r.cap OR r.used = r.segments) AND o.status IN ('pending', 'deferred') AND o.not_before <= now()
+      WHERE (r.used <= r.cap OR r.used = r.segments) AND o.status IN {_WAITING} AND o.not_before <= now()
       LIMIT :limit
       FOR UPDATE OF o SKIP LOCKED)
     UPDATE core.outbound_messages o SET status = 'queued', updated_at = now()
     FROM due WHERE o.id = due.id
     RETURNING o.id
-    """
+    """  # noqa: S608 - constant SQL
 )
 
 _STALE_QUEUED = text(

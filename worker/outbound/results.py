@@ -34,6 +34,7 @@ from compliance.twilio_errors import Category, classify
 from worker.consent.ledger import record_carrier_opt_out
 from worker.locks import LockNamespace, lock_number, text_key
 from worker.models import OutboundMessage
+from worker.models.outbox import OutboxStatus
 from worker.outbound.decide import Prepared, SendResult
 from worker.outbound.delivery import apply_pending_events, on_delivery_error
 from worker.provider.client import SentMessage, request_never_reached_twilio
@@ -147,9 +148,9 @@ def _lock_sending_row(session: Session, prep: Prepared) -> OutboundMessage | Non
 
 def _retry_later(msg: OutboundMessage, prep: Prepared, settings: Settings, *, queue_full: bool = False) -> None:
     if prep.attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
-        msg.status, msg.gate_reason = "failed", "retries_exhausted"
+        msg.status, msg.gate_reason = OutboxStatus.FAILED, "retries_exhausted"
         return
-    msg.status = "pending"
+    msg.status = OutboxStatus.PENDING
     msg.not_before = datetime.now(UTC) + _backoff(prep.attempts, queue_full=queue_full)
 
 
@@ -169,7 +170,7 @@ def record_error(session: Session, prep: Prepared, exc: TwilioRestException, set
         return SendResult(prep.message_id, "skipped", "row_changed", error_code=code)
     msg.error_code = code
     if info.category is Category.OPT_OUT:
-        msg.status, msg.gate_reason = "blocked", "carrier_opt_out"
+        msg.status, msg.gate_reason = OutboxStatus.BLOCKED, "carrier_opt_out"
         record_carrier_opt_out(
             session,
             phone_e164=prep.to,
@@ -180,11 +181,11 @@ def record_error(session: Session, prep: Prepared, exc: TwilioRestException, set
             occurred_at=datetime.now(UTC),
         )
     elif info.category in (Category.INVALID_RECIPIENT, Category.PERMANENT, Category.UNDELIVERABLE_NUMBER):
-        msg.status, msg.gate_reason = "failed", info.category.value
+        msg.status, msg.gate_reason = OutboxStatus.FAILED, info.category.value
         if info.marks_number and code is not None:
             on_delivery_error(session, msg, code)
     elif info.category is Category.OUTCOME_UNKNOWN:
-        msg.status = "unknown"
+        msg.status = OutboxStatus.UNKNOWN
     else:
         _retry_later(msg, prep, settings, queue_full=info.category is Category.QUEUE_FULL)
     log.info(
@@ -207,7 +208,7 @@ def record_transport_error(session: Session, prep: Prepared, exc: BaseException,
     if never_reached:
         _retry_later(msg, prep, settings)
     else:
-        msg.status = "unknown"
+        msg.status = OutboxStatus.UNKNOWN
     log.warning(
         "send_transport_error",
         message_id=str(prep.message_id),
@@ -224,6 +225,6 @@ def abandon(session: Session, prep: Prepared, why: str) -> SendResult:
     _finish_attempt(session, prep, outcome="abandoned", error_message=why)
     if msg is None:
         return SendResult(prep.message_id, "skipped", "row_changed")
-    msg.status = "pending"
+    msg.status = OutboxStatus.PENDING
     log.warning("send_abandoned_before_call", message_id=str(prep.message_id), why=why)
     return SendResult(prep.message_id, "pending", why)
