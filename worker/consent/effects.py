@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import fields
 from enum import Enum
 
 import structlog
@@ -23,14 +24,15 @@ from sqlalchemy.orm import Session
 
 from compliance.consent_replies import help_reply, opt_in_confirmation, opt_out_confirmation
 from worker.models import ConsentState, OutboundMessage, Station
-from worker.outbox import cancel_pending_for_number, enqueue
+from worker.outbox import CANCELLABLE, EnqueueResult, OutboxItem, cancel_pending_for_number, enqueue
 from worker.phone import PhoneNumber
 
 __all__ = [
     "KeywordReply",
     "cancel_after_opt_out",
     "cancel_after_opt_out_many",
-    "queue_keyword_reply",
+    "keyword_reply_item",
+    "opt_out_confirmation_item",
     "queue_opt_out_confirmation",
 ]
 
@@ -69,25 +71,61 @@ def cancel_after_opt_out(session: Session, phone_index: bytes, *, keep_ids: froz
     return count
 
 
-def cancel_after_opt_out_many(session: Session, phone_indexes: list[bytes]) -> int:
-    """cancel_after_opt_out for many numbers in one statement (bulk import)."""
+def cancel_after_opt_out_many(
+    session: Session, phone_indexes: list[bytes], *, keep_ids: frozenset[uuid.UUID] = frozenset()
+) -> int:
+    """cancel_after_opt_out for many numbers in one statement (bulk import, grouped ingest).
+
+    ``keep_ids``: rows kept besides the confirmations of opt-outs in force (the confirmations
+    queued in the same transaction, as cancel_after_opt_out keeps them).
+    """
     if not phone_indexes:
         return 0
     result = session.execute(
         text(
             "UPDATE core.outbound_messages AS o SET status = 'cancelled', gate_reason = 'opted_out', "
             "updated_at = now() "
-            "WHERE o.to_index = ANY(:idx) AND o.status IN ('pending', 'queued', 'deferred') "
+            "WHERE o.to_index = ANY(:idx) AND o.status = ANY(:cancellable) AND o.id <> ALL(:keep) "
             "AND NOT (o.purpose = 'compliance' AND o.in_reply_to_event_id IN ("
             "  SELECT s.opt_out_event_id FROM compliance.consent_state AS s "
             "  WHERE s.phone_index = o.to_index AND s.opt_out_event_id IS NOT NULL))"
         ),
-        {"idx": phone_indexes},
+        {"idx": phone_indexes, "cancellable": [str(status) for status in CANCELLABLE], "keep": list(keep_ids)},
     )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
         log.info("outbox_cancelled_after_opt_out", cancelled=count, numbers=len(phone_indexes))
     return count
+
+
+def _enqueue(session: Session, item: OutboxItem) -> EnqueueResult:
+    """``enqueue`` of one prepared item (the replies below are built once, queued alone or in bulk)."""
+    return enqueue(session, **{f.name: getattr(item, f.name) for f in fields(item)})
+
+
+def opt_out_confirmation_item(
+    *,
+    station: Station,
+    phone_e164: str | PhoneNumber,
+    event_id: uuid.UUID,
+    channel: str = "sms",
+    customer_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+    marketing_only: bool = False,
+) -> OutboxItem:
+    """The one opt-out confirmation of this event, as an outbox item (queue_opt_out_confirmation)."""
+    return OutboxItem(
+        station_id=station.id,
+        to=phone_e164,
+        body=opt_out_confirmation(station.brand_name, marketing_only=marketing_only),
+        purpose="compliance",
+        idempotency_key=f"consent-confirm:{event_id}",
+        in_reply_to_event_id=event_id,
+        channel=channel,
+        customer_id=customer_id,
+        thread_id=thread_id,
+        created_by="system:consent",
+    )
 
 
 def queue_opt_out_confirmation(
@@ -102,25 +140,12 @@ def queue_opt_out_confirmation(
     marketing_only: bool = False,
 ) -> OutboundMessage:
     """The one opt-out confirmation: brand, no marketing, how to opt back in."""
-    result = enqueue(
-        session,
-        station_id=station.id,
-        to=phone_e164,
-        body=opt_out_confirmation(station.brand_name, marketing_only=marketing_only),
-        purpose="compliance",
-        idempotency_key=f"consent-confirm:{event_id}",
-        in_reply_to_event_id=event_id,
-        channel=channel,
-        customer_id=customer_id,
-        thread_id=thread_id,
-        created_by="system:consent",
-    )
-    log.info(
-        "opt_out_confirmation_queued",
-        outbound_id=str(result.message.id),
-        event_id=str(event_id),
-        created=result.created,
-    )
+    result = _enqueue(session, opt_out_confirmation_item(
+        station=station, phone_e164=phone_e164, event_id=event_id, channel=channel, customer_id=customer_id,
+        thread_id=thread_id, marketing_only=marketing_only,
+    ))
+    log.info("opt_out_confirmation_queued", outbound_id=str(result.message.id), event_id=str(event_id),
+             created=result.created)
     return result.message
 
 
@@ -138,8 +163,7 @@ _KEYWORD_REPLIES: dict[KeywordReply, tuple[Callable[[Station], str], str]] = {
 }
 
 
-def queue_keyword_reply(
-    session: Session,
+def keyword_reply_item(
     reply: KeywordReply,
     *,
     station: Station,
@@ -148,12 +172,11 @@ def queue_keyword_reply(
     provider_message_id: str,
     customer_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
-) -> OutboundMessage:
-    """The START confirmation or the HELP reply, keyed by the inbound message, so a redelivered
-    webhook queues nothing new."""
+) -> tuple[OutboxItem, str]:
+    """(the START confirmation or the HELP reply as an outbox item, its log event), keyed by the
+    inbound message, so a redelivered webhook queues nothing new."""
     body, log_event = _KEYWORD_REPLIES[reply]
-    result = enqueue(
-        session,
+    item = OutboxItem(
         station_id=station.id,
         to=phone_e164,
         body=body(station),
@@ -164,5 +187,4 @@ def queue_keyword_reply(
         thread_id=thread_id,
         created_by="system:consent",
     )
-    log.info(log_event, outbound_id=str(result.message.id), event_id=str(event_id))
-    return result.message
+    return item, log_event

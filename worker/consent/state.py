@@ -10,7 +10,7 @@ decision.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -20,7 +20,16 @@ from compliance.consent_rules import ConsentSnapshot, EffectiveConsent, combine
 from worker.db import driver_connection
 from worker.models import ConsentState
 
-__all__ = ["COVERING_SQL", "SNAPSHOT_FIELDS", "covering_rows", "covering_state", "snapshot_of"]
+__all__ = [
+    "COVERING_SQL",
+    "SNAPSHOT_FIELDS",
+    "StateRows",
+    "covering",
+    "covering_rows",
+    "covering_state",
+    "snapshot_of",
+    "state_rows",
+]
 
 SNAPSHOT_FIELDS: tuple[str, ...] = tuple(ConsentSnapshot.__dataclass_fields__)
 
@@ -64,3 +73,30 @@ def covering_state(session: Session, phone_index: bytes, station_id: uuid.UUID |
     """The consent that covers a send to this number from this station."""
     business, station = covering_rows(session, phone_index, station_id)
     return combine(business, station)
+
+
+# A number's state rows by scope (None: the business-wide row).
+StateRows = Mapping[uuid.UUID | None, ConsentSnapshot]
+
+_ROWS_SQL = (
+    f"SELECT phone_index, station_id, {_FIELDS_SQL} FROM compliance.consent_state "  # noqa: S608
+    "WHERE phone_index = ANY(%(indexes)s)"
+)
+
+
+def state_rows(
+    session: Session, phone_indexes: Sequence[bytes]
+) -> dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]]:
+    """Every state row of these numbers, in one query: {blind index: {scope: snapshot}} (a number
+    with no row is absent). Under the numbers' locks, what covering_state would read for each."""
+    out: dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]] = {}
+    if phone_indexes:
+        cursor = driver_connection(session).execute(_ROWS_SQL, {"indexes": list(phone_indexes)})
+        for row in cursor:
+            out.setdefault(bytes(row[0]), {})[row[1]] = ConsentSnapshot(*row[2:])
+    return out
+
+
+def covering(rows: StateRows, station_id: uuid.UUID | None) -> EffectiveConsent:
+    """covering_state over rows already read (state_rows): the business row and the station's."""
+    return combine(rows.get(None), rows.get(station_id) if station_id is not None else None)

@@ -8,9 +8,12 @@ A batch is two transactions:
    worker process (or times out every time) is still counted, and after MAX_ATTEMPTS the
    sweeper marks it failed instead of looping on it forever.
 2. Apply: re-lock the claimed rows still pending, decrypt and parse all of them, order them
-   by lock key, then apply each in its own savepoint and record every outcome in the same
-   transaction: a processed row commits with its effects, a bad row is marked failed with a
-   readable reason without rolling back its neighbours.
+   by lock key, then apply the SMS rows together in one savepoint (plain texts and STOP,
+   START, HELP alike: handlers.apply_sms_group) and every other row in its own, and record
+   every outcome in the same transaction: a processed row commits with its effects, a bad row
+   is marked failed with a readable reason without rolling back its neighbours. If the group
+   fails, its savepoint is undone and its rows are applied one by one, so a bad row still
+   fails alone and every outcome is what it would have been without the group.
 
 Errors, by kind:
 - bad input (BadInput, a database DataError, a bug in our code): the row is marked failed
@@ -44,7 +47,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from worker.db import SessionScope, session_scope
-from worker.ingest.handlers import InboxItem, Prepared, apply, apply_inert_sms, is_inert_sms, prepare
+from worker.ingest.handlers import InboxItem, Prepared, apply, apply_sms_group, is_sms, prepare
 from worker.ingest.payloads import BadInput
 from worker.ingest.records import StationCache
 
@@ -166,8 +169,12 @@ def _apply_one(session: Session, stations: StationCache, p: Prepared) -> RowResu
     return RowResult(item_id, PROCESSED, outcome.note)
 
 
-def process_items(session: Session, items: Sequence[InboxItem]) -> list[RowResult]:
-    """Apply locked, pending inbox rows and record each outcome on its row (caller commits)."""
+def process_items(session: Session, items: Sequence[InboxItem], *, group_sms: bool = True) -> list[RowResult]:
+    """Apply locked, pending inbox rows and record each outcome on its row (caller commits).
+
+    ``group_sms=False`` applies every row alone, as a failed group's fallback does: the
+    reference the grouped path is held to (tests/integration/ingest/test_grouped_consent.py).
+    """
     results: list[RowResult] = []
     prepared: list[Prepared] = []
     for item in items:
@@ -182,14 +189,14 @@ def process_items(session: Session, items: Sequence[InboxItem]) -> list[RowResul
     stations = StationCache()
     i = 0
     while i < len(prepared):
-        if not is_inert_sms(prepared[i]):
+        if not (group_sms and is_sms(prepared[i])):
             results.append(_apply_one(session, stations, prepared[i]))
             i += 1
             continue
-        # A run of consecutive SMS rows with no consent work: applied together, still in
-        # lock order (see _apply_group).
+        # The batch's SMS rows (consecutive: they sort first): applied together, still in lock
+        # order (see _apply_group).
         end = i
-        while end < len(prepared) and is_inert_sms(prepared[end]):
+        while end < len(prepared) and is_sms(prepared[end]):
             end += 1
         results.extend(_apply_group(session, stations, prepared[i:end]))
         i = end
@@ -198,17 +205,19 @@ def process_items(session: Session, items: Sequence[InboxItem]) -> list[RowResul
 
 
 def _apply_group(session: Session, stations: StationCache, group: Sequence[Prepared]) -> list[RowResult]:
-    """Consent-inert SMS rows under one savepoint and one pipelined round trip.
+    """SMS rows under one savepoint, their statements shared (handlers.apply_sms_group).
 
-    Row by row, each row costs a SAVEPOINT, the statement and a RELEASE (three round trips and
-    most of the worker's CPU per webhook). Here the group shares them. Any error undoes the
-    whole group (its savepoint) and its rows are applied again one by one with _apply_one,
-    exactly as without the group, so a bad row still fails alone and the outcome of every row
-    is what it would have been. Rows the group cannot finish are applied alone afterwards.
+    Row by row, each row costs a SAVEPOINT, its statements and a RELEASE; a STOP about a dozen
+    statements of its own in the consent engine. Here the group shares them: one pipelined
+    round trip for the messages and about a dozen statements per round of consent texts,
+    however many. Any error undoes the whole group (its savepoint) and its rows are applied
+    again one by one with _apply_one, exactly as without the group, so a bad row still fails
+    alone and the outcome of every row is what it would have been. Rows the group cannot
+    finish are applied alone afterwards.
     """
     try:
         with session.begin_nested():
-            outcomes = apply_inert_sms(session, stations, group)
+            outcomes = apply_sms_group(session, stations, group)
     except Exception as exc:  # noqa: BLE001 - every row is re-applied alone, which classifies the error
         log.info("inbox_group_fallback", rows=len(group), error=type(exc).__name__)
         return [_apply_one(session, stations, p) for p in group]

@@ -9,6 +9,10 @@ time and calls the consent engine only for a newly inserted message.
 After the consent engine, a newly inserted SMS goes to the campaigns' reply handler
 (worker.campaigns.replies), in the same savepoint: consent first, so STOP always beats a review
 rating; the handler reads a rating only from a reply the consent engine left alone.
+
+The SMS rows of a batch are applied together (``apply_sms_group``), plain texts and consent
+texts alike, with the statements shared across the group; the drain falls back to ``apply``
+row by row if the group fails (worker/ingest/drain.py).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from compliance.errors import InvalidNumber
 from compliance.phones import is_short_code, mask
 from worker import pii
 from worker.campaigns.replies import InboundReply, handle_replies
-from worker.consent.inbound import InboundMessage, Intent, handle_inbound, read_intent
+from worker.consent.inbound import InboundMessage, Intent, handle_inbound, handle_inbound_many, read_intent
 from worker.ingest.payloads import (
     BadInput,
     MetaPayload,
@@ -37,11 +41,19 @@ from worker.ingest.payloads import (
     parse_status_callback,
     parse_twilio_sms,
 )
-from worker.ingest.records import StationCache, insert_message, insert_sms, insert_sms_many, social_thread
+from worker.ingest.records import (
+    SmsRecord,
+    StationCache,
+    insert_message,
+    insert_sms,
+    insert_sms_many,
+    social_thread,
+)
+from worker.locks import number_lock_key
 from worker.outbound.delivery import record_callback
 from worker.phone import PhoneNumber
 
-__all__ = ["InboxItem", "Outcome", "Prepared", "apply", "apply_inert_sms", "is_inert_sms", "prepare"]
+__all__ = ["GroupOrderLost", "InboxItem", "Outcome", "Prepared", "apply", "apply_sms_group", "is_sms", "prepare"]
 
 log = structlog.get_logger(__name__)
 
@@ -68,8 +80,7 @@ class PreparedSms:
 
     @property
     def consent_inert(self) -> bool:
-        """The consent engine would do nothing for it (no keyword, no OptOutType): such rows are
-        applied in groups, without a savepoint and a consent call each (apply_inert_sms)."""
+        """The consent engine would do nothing for it (no keyword, no OptOutType)."""
         return self.intent.inert
 
 
@@ -78,7 +89,10 @@ class Prepared:
     item: InboxItem
     payload: PreparedSms | StatusCallback | MetaPayload
     # Rows are applied in this order, so concurrent drains take row and advisory locks in
-    # one global order and cannot deadlock each other.
+    # one global order and cannot deadlock each other. SMS rows come first, by their number's
+    # lock key ascending (the order worker.locks.lock_numbers and the send path take number
+    # locks in), then by number; a number's texts keep their arrival order (a stable sort of
+    # rows loaded by received_at).
     sort_key: tuple[int, str]
 
 
@@ -113,7 +127,7 @@ def prepare(item: InboxItem) -> Prepared:
         raise BadInput(f"stored payload cannot be decrypted: {exc}") from exc
     if item.provider == "twilio_sms":
         sms = _prepare_sms(text, item.content_type)
-        return Prepared(item, sms, (0, sms.sender.index.hex()))
+        return Prepared(item, sms, (0, _lock_order(sms.sender.index)))
     if item.provider == "twilio_status":
         cb = parse_status_callback(decode_params(text, item.content_type))
         return Prepared(item, cb, (1, cb.message_sid))
@@ -124,6 +138,11 @@ def prepare(item: InboxItem) -> Prepared:
         first = meta.events[0] if meta.events else None
         return Prepared(item, meta, (2, f"{first.page_id}:{first.sender_id}" if first else ""))
     raise BadInput(f"unknown provider {item.provider!r}")
+
+
+def _lock_order(index: bytes) -> str:
+    """Sorts as the number's advisory lock key (signed, ascending), then by number."""
+    return f"{number_lock_key(index)[1] + 2**31:010d}:{index.hex()}"
 
 
 def _sms_station(session: Session, stations: StationCache, p: PreparedSms) -> uuid.UUID | None:
@@ -151,41 +170,37 @@ def _sms_row(station_id: uuid.UUID, item: InboxItem, p: PreparedSms) -> dict[str
 
 
 def _apply_sms(session: Session, stations: StationCache, item: InboxItem, p: PreparedSms) -> Outcome:
-    sms = p.sms
     station_id = _sms_station(session, stations, p)
     if station_id is None:
         raise BadInput(f"no station has the SMS number {mask(p.to_address)} (add it with `msgworker sender add`)")
     record = insert_sms(session, **_sms_row(station_id, item, p))
-    customer_id, created, thread_id, message_id = (
-        record.customer_id,
-        record.customer_created,
-        record.thread_id,
-        record.message_id,
-    )
-    if message_id is None:
+    if record.message_id is None:
         return Outcome(note="duplicate message")
-    if created:
-        log.debug("customer_stub_created", customer_id=str(customer_id), station_id=str(station_id))
-    handle_inbound(
-        session,
-        InboundMessage(
-            station_id=station_id,
-            customer_id=customer_id,
-            thread_id=thread_id,
-            message_id=message_id,
-            channel="sms",
-            phone_e164=p.sender,
-            to_address=p.to_address,
-            body=sms.body,
-            provider_message_id=sms.message_sid,
-            opt_out_type=sms.opt_out_type,
-            messaging_service_sid=sms.messaging_service_sid,
-            received_at=item.received_at,
-            intent=p.intent,
-        ),
-    )
-    handle_replies(session, [_reply(station_id, message_id, item, p)])
+    if record.customer_created:
+        log.debug("customer_stub_created", customer_id=str(record.customer_id), station_id=str(station_id))
+    handle_inbound(session, _inbound(station_id, record, item, p))
+    handle_replies(session, [_reply(station_id, record.message_id, item, p)])
     return Outcome()
+
+
+def _inbound(station_id: uuid.UUID, record: SmsRecord, item: InboxItem, p: PreparedSms) -> InboundMessage:
+    assert record.message_id is not None
+    sms = p.sms
+    return InboundMessage(
+        station_id=station_id,
+        customer_id=record.customer_id,
+        thread_id=record.thread_id,
+        message_id=record.message_id,
+        channel="sms",
+        phone_e164=p.sender,
+        to_address=p.to_address,
+        body=sms.body,
+        provider_message_id=sms.message_sid,
+        opt_out_type=sms.opt_out_type,
+        messaging_service_sid=sms.messaging_service_sid,
+        received_at=item.received_at,
+        intent=p.intent,
+    )
 
 
 def _reply(station_id: uuid.UUID, message_id: uuid.UUID, item: InboxItem, p: PreparedSms) -> InboundReply:
@@ -193,46 +208,108 @@ def _reply(station_id: uuid.UUID, message_id: uuid.UUID, item: InboxItem, p: Pre
                         received_at=item.received_at, consent_acted=not p.consent_inert)
 
 
-def is_inert_sms(prepared: Prepared) -> bool:
-    """An SMS row the consent engine has nothing to do with: it may go through apply_inert_sms."""
-    return isinstance(prepared.payload, PreparedSms) and prepared.payload.consent_inert
+def is_sms(prepared: Prepared) -> bool:
+    """An SMS row: it may go through apply_sms_group with the batch's other SMS rows."""
+    return isinstance(prepared.payload, PreparedSms)
 
 
-def apply_inert_sms(session: Session, stations: StationCache, group: Sequence[Prepared]) -> list[Outcome | None]:
-    """Apply consent-inert SMS rows (is_inert_sms) together, in the given order, in one round trip.
+class GroupOrderLost(Exception):
+    """A text the group could not write (its customer was committed after the statement's
+    snapshot) belongs to a number with consent work in the group. Applied alone afterwards, its
+    consent would come after a later text's; the caller applies the group row by row instead."""
 
-    The same writes as ``apply`` row by row; handle_inbound is skipped because for these rows it
-    does nothing (worker.consent.inbound.is_inert). None for a row this cannot finish (no
-    station: apply raises the readable BadInput; a customer committed after the statement's
-    snapshot): the caller applies it alone. Any error propagates, and the caller's savepoint
-    undoes the whole group (the caller then applies its rows one by one).
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A text the group wrote as a new message."""
+
+    station_id: uuid.UUID
+    record: SmsRecord
+    item: InboxItem
+    sms: PreparedSms
+
+    @property
+    def message_id(self) -> uuid.UUID:
+        assert self.record.message_id is not None
+        return self.record.message_id
+
+
+def apply_sms_group(session: Session, stations: StationCache, group: Sequence[Prepared]) -> list[Outcome | None]:
+    """Apply SMS rows (is_sms) together, in the given order: what ``apply`` does row by row, with
+    the statements shared.
+
+    1. Every message in one pipelined round trip (insert_sms_many). Each statement takes its
+       number's lock first, and the group is in ascending lock order (Prepared.sort_key), so
+       every lock of the group is held, taken in the order every other locker uses, before any
+       consent work.
+    2. The consent engine and the reply handler in rounds. A number's texts must have their
+       effects in arrival order (its ledger chain, and which of two texts cancels what), and a
+       text's consent work comes before its reply handling (STOP beats a rating). So each
+       number's texts are cut into units (a consent text with the plain texts after it, or the
+       plain texts before the number's first consent text), and round r takes every number's
+       r-th unit: ``handle_inbound_many`` for the round's consent texts (one per number), then
+       ``handle_replies`` for all its texts. Numbers do not read each other's rows, so a round
+       is what its texts give one after the other; a batch without repeated senders is one round.
+
+    None for a row this cannot finish (no station: ``apply`` raises the readable BadInput; a
+    customer committed after the statement's snapshot): the caller applies it alone. Any error
+    propagates (GroupOrderLost when such a row's number has consent work here), and the
+    caller's savepoint undoes the whole group; the caller then applies its rows one by one.
     """
     outcomes: list[Outcome | None] = [None] * len(group)
     todo: list[int] = []
     rows: list[dict[str, Any]] = []
     for i, prepared in enumerate(group):
         p = prepared.payload
-        if not isinstance(p, PreparedSms) or not p.consent_inert:
-            raise TypeError("apply_inert_sms takes consent-inert SMS rows only (is_inert_sms)")
+        if not isinstance(p, PreparedSms):
+            raise TypeError("apply_sms_group takes SMS rows only (is_sms)")
         station_id = _sms_station(session, stations, p)
         if station_id is not None:
             todo.append(i)
             rows.append(_sms_row(station_id, prepared.item, p))
-    replies: list[InboundReply] = []
-    for i, row, record in zip(todo, rows, insert_sms_many(session, rows), strict=True):
+    records = insert_sms_many(session, rows)
+    written: list[_Written] = []
+    unseen: set[bytes] = set()
+    for i, row, record in zip(todo, rows, records, strict=True):
+        payload = group[i].payload
+        assert isinstance(payload, PreparedSms)
         if record is None:
+            unseen.add(payload.sender.index)
             continue
         if record.message_id is None:
             outcomes[i] = Outcome(note="duplicate message")
             continue
         if record.customer_created:
             log.debug("customer_stub_created", customer_id=str(record.customer_id), station_id=str(row["station_id"]))
-        payload = group[i].payload
-        assert isinstance(payload, PreparedSms)
-        replies.append(_reply(row["station_id"], record.message_id, group[i].item, payload))
+        written.append(_Written(row["station_id"], record, group[i].item, payload))
         outcomes[i] = Outcome()
-    handle_replies(session, replies)  # one query for the group; most groups answer no review request
+    if any(w.sms.sender.index in unseen and not w.sms.consent_inert for w in written):
+        raise GroupOrderLost("a text of a number with consent work in the group must be applied alone")
+    for round_ in _rounds(written):
+        consent = [_inbound(w.station_id, w.record, w.item, w.sms) for w in round_ if not w.sms.consent_inert]
+        if consent:
+            handle_inbound_many(session, consent)
+        # One query for the round; most rounds answer no review request.
+        handle_replies(session, [_reply(w.station_id, w.message_id, w.item, w.sms) for w in round_])
     return outcomes
+
+
+def _rounds(written: Sequence[_Written]) -> list[list[_Written]]:
+    """The rounds of apply_sms_group: round r holds every number's r-th unit, in group order."""
+    units: dict[bytes, list[list[_Written]]] = {}
+    for w in written:
+        mine = units.setdefault(w.sms.sender.index, [])
+        if not mine or not w.sms.consent_inert:
+            mine.append([w])
+        else:
+            mine[-1].append(w)
+    rounds: list[list[_Written]] = []
+    for mine in units.values():
+        for r, unit in enumerate(mine):
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].extend(unit)
+    return rounds
 
 
 def _apply_status(session: Session, item: InboxItem, cb: StatusCallback) -> Outcome:

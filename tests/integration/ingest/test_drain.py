@@ -290,8 +290,9 @@ def _message_count(scope: SessionScope, sid: str) -> int:
     return scalar(scope, "SELECT count(*) FROM core.messages WHERE provider_message_id = :s", s=sid)
 
 
-def test_a_mixed_batch_applies_plain_texts_together_and_keywords_alone(db_scope: SessionScope) -> None:
-    """Plain texts (one group), a STOP (consent engine), an unknown station, a duplicate: each row's own outcome."""
+def test_a_mixed_batch_gives_each_row_its_own_outcome(db_scope: SessionScope) -> None:
+    """Plain texts and a STOP (one group, the STOP through the consent engine), an unknown station, a duplicate:
+    each row's own outcome."""
     to = new_station(db_scope)
     plain = [store_sms(db_scope, from_=phone(), to=to, body=f"see you at {i}") for i in range(6)]
     stop_from = phone()
