@@ -23,6 +23,23 @@ of those come from a number that never texted, a third from the sender of the pl
 before, a third from the previous keyword's sender (a STOP repeated, or START after STOP).
 The default mix is plain texts only, each from its own number.
 
+``--mix realistic`` is what a station's inbox looks like (bench/mixes.py): 5% opt-out keywords,
+1% START and HELP (half each), 1% free-text revocations ("please stop texting me", one in six
+ambiguous, which opens a review item), the rest conversation; a third of the texts come from a
+number that texted in the last few hundred texts (so one drain batch often holds two texts of
+one number: a STOP after a question, START after STOP). For the consent texts it measures:
+
+- STOP honour latency: the POST's start -> the opt-out event's commit (a bench-only trigger on
+  compliance.consent_events notifies at commit), for every opt-out text (keyword or free text);
+- confirmation latency: that commit -> the fake Twilio accepting the confirmation (the
+  ``/_fake/requests`` log of a ``msgworker fake-twilio`` process, paired per number in order
+  with the confirmation rows that were sent). Sends go through the real release tick (beat,
+  every second) and send task; rate limiting is off (the per-sender bucket would pace the
+  confirmations at the sender's MPS, which is Twilio's limit, not ours), status callbacks off.
+
+A beat and the fake Twilio run with every mix, so plain and realistic runs have the same
+processes.
+
 It prints same-run references (bench/reference.py: a fixed pure-Python loop, a prepared
 ``select 1`` round trip) and the load, because this machine's speed varies with the day and
 with other work on it; compare CPU per webhook, not wall-clock figures. To measure another
@@ -32,6 +49,7 @@ both); the ``code:`` line says which ``worker`` package the processes import.
     .venv/bin/python bench/ingest.py --n 20000 --rate 0 --concurrency 64
     .venv/bin/python bench/ingest.py --n 6000 --rate 200 --concurrency 32
     .venv/bin/python bench/ingest.py --n 10000 --rate 0 --concurrency 32 --client raw --workers 4 --mix keywords10
+    .venv/bin/python bench/ingest.py --n 20000 --rate 200 --concurrency 32 --client raw --workers 4 --mix realistic
 """
 
 from __future__ import annotations
@@ -48,12 +66,14 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import psycopg
+from mixes import CONFIRMATION_PREFIX, check, realistic
 from reference import reference_loop_ms, select1_round_trip_us
 from twilio.request_validator import RequestValidator
 
@@ -166,9 +186,10 @@ def make_requests(n: int, mix: str = "plain", first: int = 0) -> list[tuple[str,
     validator = RequestValidator(TOKEN)
     out = []
     senders: list[str] = []
+    texts = realistic(n, first) if mix == "realistic" else None
     for i in range(first, first + n):
         sid = "SM" + uuid.uuid4().hex
-        sender, body = _sender_and_body(i, mix, senders)
+        sender, body = texts[i - first] if texts is not None else _sender_and_body(i, mix, senders)
         senders.append(sender)
         pairs = [
             ("ToCountry", "US"), ("ToState", "NY"), ("SmsMessageSid", sid), ("NumMedia", "0"), ("ToCity", ""),
@@ -185,13 +206,23 @@ def make_requests(n: int, mix: str = "plain", first: int = 0) -> list[tuple[str,
     return out
 
 
-def listen(url: str, seen: dict[str, float], stop: threading.Event, ready: threading.Event) -> None:
+def listen(
+    url: str, seen: dict[str, float], opted_out: dict[str, tuple[float, str]], stop: threading.Event,
+    ready: threading.Event,
+) -> None:
+    """Timestamp commits: message rows (by MessageSid) and opt-out events (MessageSid -> (time, event id))."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("LISTEN bench_msg")
+        conn.execute("LISTEN bench_opt_out")
         ready.set()
         while not stop.is_set():
             for note in conn.notifies(timeout=0.2):
-                seen.setdefault(note.payload, time.time())
+                now = time.time()
+                if note.channel == "bench_msg":
+                    seen.setdefault(note.payload, now)
+                else:
+                    sid, _, event_id = note.payload.partition(" ")
+                    opted_out.setdefault(sid, (now, event_id))
 
 
 async def post_all(
@@ -270,6 +301,49 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def spread(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return (f"p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms "
+            f"(n={len(values)})")
+
+
+def confirmation_latencies(
+    plain_url: str, fake_base: str, opt_out_commits: dict[str, float]
+) -> tuple[list[float], int]:
+    """(ms from each sent opt-out confirmation's event commit to the fake accepting it, rows not paired).
+
+    Per number, the confirmation rows that were sent (in the order they were queued) pair with
+    the fake's accepted creates of a confirmation text to that number (in the order it got them).
+    """
+    from worker import pii
+
+    with psycopg.connect(plain_url) as conn:
+        rows = conn.execute(
+            "SELECT to_encrypted, in_reply_to_event_id::text FROM core.outbound_messages "
+            "WHERE idempotency_key LIKE 'consent-confirm:%%' AND provider_sid IS NOT NULL ORDER BY created_at, id"
+        ).fetchall()
+    queued: dict[str, list[str]] = {}
+    for encrypted, event_id in rows:
+        queued.setdefault(pii.decrypt(encrypted, kind="phone"), []).append(event_id)
+    accepted: dict[str, list[float]] = {}
+    for req in httpx.get(fake_base + "/_fake/requests", timeout=30).json()["requests"]:
+        body = (req["form"].get("Body") or [""])[0]
+        if req["method"] == "POST" and req["status"] == 201 and body.startswith(CONFIRMATION_PREFIX):
+            to = req["form"]["To"][0]
+            at = datetime.fromisoformat(req["at"]).timestamp()
+            accepted.setdefault(to, []).append(at)
+    latencies: list[float] = []
+    unpaired = 0
+    for number, events in queued.items():
+        times = sorted(accepted.get(number, []))
+        unpaired += abs(len(times) - len(events))
+        for event_id, at in zip(events, times, strict=False):
+            if event_id in opt_out_commits:
+                latencies.append((at - opt_out_commits[event_id]) * 1000)
+    return latencies, unpaired
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000, help="webhooks to post")
@@ -281,11 +355,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="webhooks posted (and awaited) before measuring")
     parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                         help="httpx.AsyncClient, or a minimal asyncio HTTP/1.1 client (less client CPU on 2 cores)")
-    parser.add_argument("--mix", choices=["plain", "keywords10"], default="plain",
-                        help="plain texts only, or every tenth a STOP/START/HELP keyword (see above)")
+    parser.add_argument("--mix", choices=["plain", "keywords10", "realistic"], default="plain",
+                        help="plain texts only, every tenth a STOP/START/HELP keyword, or a station's real mix"
+                             " (see above)")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument("--profile-receiver", metavar="FILE", help="run the receiver (1 process) under cProfile")
     args = parser.parse_args()
+    if args.mix == "realistic":
+        check()
 
     name = f"msgworker_bench_{uuid.uuid4().hex[:8]}"
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -307,7 +384,10 @@ def main() -> None:
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "WARNING",
         "INBOX_BATCH_SIZE": str(args.batch_size),
+        "OUTBOUND_RATE_LIMIT_ENABLED": "false",
     }
+    fake_port = free_port()
+    env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
     os.environ.update(env)
     procs = Procs(logdir)
     with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -333,6 +413,15 @@ def main() -> None:
             conn.execute(
                 "CREATE TRIGGER bench_notify AFTER INSERT ON core.messages FOR EACH ROW EXECUTE FUNCTION bench_notify()"
             )
+            conn.execute(
+                "CREATE FUNCTION bench_notify_opt_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM pg_notify('bench_opt_out', (NEW.evidence->>'provider_message_id') || ' ' || NEW.id); "
+                "RETURN NULL; END $$"
+            )
+            conn.execute(
+                "CREATE TRIGGER bench_notify_opt_out AFTER INSERT ON compliance.consent_events FOR EACH ROW "
+                "WHEN (NEW.kind = 'opt_out') EXECUTE FUNCTION bench_notify_opt_out()"
+            )
 
         roots: dict[str, int] = {}
         redis_cmd = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -355,6 +444,14 @@ def main() -> None:
                       "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
                       "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"]
         roots["worker"] = procs.start("worker", worker_cmd, env).pid
+        fake_base = env["TWILIO_API_BASE_URL"]
+        roots["fake_twilio"] = procs.start(
+            "fake_twilio", [str(BIN / "msgworker"), "fake-twilio", "--port", str(fake_port), "--callbacks", ""], env
+        ).pid
+        roots["beat"] = procs.start(
+            "beat", [str(BIN / "celery"), "-A", "worker", "beat", "-l", "WARNING", "--schedule",
+                     str(logdir / "celerybeat-schedule")], env
+        ).pid
         base = f"http://127.0.0.1:{port}"
 
         def receiver_up() -> bool:
@@ -366,9 +463,10 @@ def main() -> None:
         wait_until(receiver_up, 30, "receiver /readyz")
 
         seen: dict[str, float] = {}
+        opted_out: dict[str, tuple[float, str]] = {}
         stop = threading.Event()
         ready = threading.Event()
-        listener = threading.Thread(target=listen, args=(plain_url, seen, stop, ready), daemon=True)
+        listener = threading.Thread(target=listen, args=(plain_url, seen, opted_out, stop, ready), daemon=True)
         listener.start()
         ready.wait(10)
 
@@ -401,8 +499,13 @@ def main() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not all(s in seen for s in sids):
             time.sleep(0.05)
-        stop.set()
         cpu_after = cpu_by_component(roots, name)
+        # The confirmations still on their way (release tick, send task) before the figures.
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            wait_until(lambda: conn.execute(
+                "SELECT count(*) FROM core.outbound_messages WHERE status IN ('pending', 'queued', 'sending')"
+            ).fetchone()[0] == 0, 120, "the outbox to settle")  # type: ignore[index]
+        stop.set()
         cpu_after["client"] = time.process_time() - client_before
         cpu_before["client"] = 0.0
         missing = [s for s in sids if s not in seen]
@@ -422,6 +525,20 @@ def main() -> None:
         print(f"webhook-to-row latency: p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms, "
               f"max {max(latencies):.0f} ms, mean {statistics.fmean(latencies):.0f} ms")
         print(f"rows: {rows} messages, inbox {inbox}, missing {len(missing)}")
+        with psycopg.connect(plain_url) as conn:
+            events = dict(conn.execute("SELECT kind, count(*) FROM compliance.consent_events GROUP BY 1").fetchall())
+            outbox = dict(conn.execute(
+                "SELECT split_part(idempotency_key, ':', 1) || '/' || status, count(*) FROM core.outbound_messages "
+                "GROUP BY 1").fetchall())
+            reviews = conn.execute("SELECT count(*) FROM compliance.review_items").fetchone()[0]  # type: ignore[index]
+        print(f"consent events by kind (warm-up included): {events}; review items {reviews}; outbox {outbox}")
+        measured = set(sids)
+        honour = [(at - sent[sid]) * 1000 for sid, (at, _) in opted_out.items() if sid in measured]
+        print(f"STOP honour latency (POST start -> opt-out committed): {spread(honour)}")
+        commits = {event_id: at for sid, (at, event_id) in opted_out.items() if sid in measured}
+        confirm, unpaired = confirmation_latencies(plain_url, fake_base, commits)
+        print(f"confirmation latency (opt-out committed -> accepted by the fake Twilio): {spread(confirm)}"
+              + (f"; {unpaired} confirmation(s) not paired" if unpaired else ""))
         per = {k: (cpu_after[k] - cpu_before[k]) * 1000 / args.n for k in cpu_after}
         print("CPU ms per webhook: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
               + f"; total {sum(per.values()):.2f} (2 cores = {2000 / sum(per.values()):.0f} webhooks/s if CPU-bound)")
