@@ -84,3 +84,18 @@ ensure_fault_suite_tools() {
         return 1
     fi
 }
+
+
+# The dashboard's browser tests (tests/e2e/dashboard) drive Debian's chromium through Playwright's
+# executable_path; Playwright's own browser download is never used. Installed here if missing
+# (root + apt), with a font so that pages render text.
+ensure_browser() {
+    if [ -x /usr/bin/chromium ]; then return 0; fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "== installing Debian's chromium for the dashboard's browser tests" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    else
+        echo "error: the dashboard's browser tests need /usr/bin/chromium (Debian package chromium); install it and rerun" >&2
+        return 1
+    fi
+}

@@ -12,6 +12,7 @@ ensure_postgres
 ensure_redis
 ensure_wordlists
 ensure_fault_suite_tools
+ensure_browser
 
 status=0
 echo "== ruff check ." >&2
