@@ -229,3 +229,12 @@ def test_every_page_at_desktop_and_phone_width(browser: Browser, world: World) -
         browser.page.set_viewport_size({"width": 1280, "height": 900})
     times = browser.page.locator("time").first
     assert times.get_attribute("title", timeout=2000) is not None
+
+
+def test_the_request_log_sees_a_request_to_another_host(browser: Browser) -> None:
+    """The check that no request leaves 127.0.0.1 can fail: a page load from another host name is caught."""
+    other = browser.base.replace("127.0.0.1", "localhost") + "/healthz"
+    browser.page.goto(other)
+    assert browser.foreign_requests() == [other]
+    browser.requests.remove(other)  # this test's deliberate request; the fixture checks the rest
+    browser.goto("/dashboard/sign-in")
