@@ -19,6 +19,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -59,7 +60,14 @@ def _setup_db(name: str) -> str:
     return url
 
 
-def _load(dsn: str, numbers: int, stations: list[uuid.UUID]) -> tuple[list[bytes], float]:
+# (number i, its k-th event, kind, occurred_at) -> (source, evidence, idempotency key, recorded_at):
+# how another benchmark (bench/report.py) makes the events look like real ones.
+EventShape = Callable[[int, int, str, datetime], tuple[str, dict[str, object], str, datetime]]
+
+
+def _load(
+    dsn: str, numbers: int, stations: list[uuid.UUID], shape: EventShape | None = None
+) -> tuple[list[bytes], float]:
     from worker import pii
 
     ring = pii.keyring()
@@ -87,13 +95,15 @@ def _load(dsn: str, numbers: int, stations: list[uuid.UUID]) -> tuple[list[bytes
                 for k, (kind, purpose) in enumerate(kinds):
                     ev_id = uuid.uuid4()
                     occurred = base + timedelta(minutes=i % 500_000, seconds=k)
-                    evidence = {"bench": True, "n": i}
-                    key = f"bench:{i}:{k}"
+                    if shape is None:
+                        source, evidence, key, at = "import", {"bench": True, "n": i}, f"bench:{i}:{k}", recorded
+                    else:
+                        source, evidence, key, at = shape(i, k, kind, occurred)
                     digest = event_hash(
-                        HashInput(ev_id, idx, station, kind, purpose, "import", evidence, occurred, recorded, key, prev)
+                        HashInput(ev_id, idx, station, kind, purpose, source, evidence, occurred, at, key, prev)
                     )
                     ev_copy.write_row(
-                        [ev_id, idx, enc, station, kind, purpose, "import", Jsonb(evidence), occurred, recorded,
+                        [ev_id, idx, enc, station, kind, purpose, source, Jsonb(evidence), occurred, at,
                          key, prev, digest]
                     )
                     seq += 1
