@@ -245,11 +245,12 @@ def apply_sms_group(session: Session, stations: StationCache, group: Sequence[Pr
     2. The consent engine and the reply handler in rounds. A number's texts must have their
        effects in arrival order (its ledger chain, and which of two texts cancels what), and a
        text's consent work comes before its reply handling (STOP beats a rating). So each
-       number's texts are cut into units (a consent text with the plain texts after it, or the
-       plain texts before the number's first consent text), and round r takes every number's
-       r-th unit: ``handle_inbound_many`` for the round's consent texts (one per number), then
-       ``handle_replies`` for all its texts. Numbers do not read each other's rows, so a round
-       is what its texts give one after the other; a batch without repeated senders is one round.
+       number's texts are cut into units: the plain texts before its first consent text, then
+       each consent text with the plain texts after it. Round 0 takes every number's leading
+       plain texts, round r its r-th consent text's unit: ``handle_inbound_many`` for the
+       round's consent texts (one per number), then ``handle_replies`` for all its texts.
+       Numbers do not read each other's rows, so a round is what its texts give one after the
+       other; the consent engine runs once per batch unless a number sent two consent texts.
 
     None for a row this cannot finish (no station: ``apply`` raises the readable BadInput; a
     customer committed after the statement's snapshot): the caller applies it alone. Any error
@@ -295,21 +296,22 @@ def apply_sms_group(session: Session, stations: StationCache, group: Sequence[Pr
 
 
 def _rounds(written: Sequence[_Written]) -> list[list[_Written]]:
-    """The rounds of apply_sms_group: round r holds every number's r-th unit, in group order."""
+    """The rounds of apply_sms_group, in group order: round 0 every number's texts before its
+    first consent text, round r (r >= 1) its r-th consent text and the plain texts after it."""
     units: dict[bytes, list[list[_Written]]] = {}
     for w in written:
-        mine = units.setdefault(w.sms.sender.index, [])
-        if not mine or not w.sms.consent_inert:
-            mine.append([w])
-        else:
+        mine = units.setdefault(w.sms.sender.index, [[]])
+        if w.sms.consent_inert:
             mine[-1].append(w)
+        else:
+            mine.append([w])
     rounds: list[list[_Written]] = []
     for mine in units.values():
         for r, unit in enumerate(mine):
             if r == len(rounds):
                 rounds.append([])
             rounds[r].extend(unit)
-    return rounds
+    return [round_ for round_ in rounds if round_]
 
 
 def _apply_status(session: Session, item: InboxItem, cb: StatusCallback) -> Outcome:
