@@ -5,6 +5,15 @@ evaluate the pure gate (compliance/gate.py), take rate-limit tokens for the allo
 per SMS segment, compliance/segments.py), and write every decision, reason and basis, plus an
 attempt row for each send, in one statement.
 
+A number's rows are decided one after another, in due order (``not_before``, then id), and
+each decision sees the ones before it: the frequency cap counts the marketing texts this batch
+has already let out to the number (``marketing_in_batch`` in the basis) on top of those the
+facts query found. A text the rate limit sends back to the outbox did not go out, so it is not
+counted. Other batches and processes cannot interleave: every decider of a number holds its
+advisory lock from before the facts are read until its decisions commit, and the facts are
+read after the lock, so the next one counts these texts among the rows already "sending"
+(tests/integration/outbound/test_frequency_cap.py, tests/e2e/outbound/test_frequency_cap.py).
+
 That statement is the transaction's last: each decision stores ``pg_current_snapshot()`` in
 its gate_basis, the set of transactions the decision could see, taken after every number's
 lock was held. An opt-out whose transaction is not in that snapshot committed after the
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,13 +34,14 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from compliance.gate import Outcome, evaluate_send
+from compliance.gate import GatePolicy, Outcome, SendPurpose, evaluate_send
 from compliance.segments import SegmentCount, count_segments
+from worker.models.outbox import OutboxStatus
 from worker.outbound.facts import ClaimedRow, gate_policy, read_sendable
 from worker.outbound.rate_limit import bucket
 from worker.settings import Settings
 
-__all__ = ["ClaimedRow", "Prepared", "SendResult", "decide", "decide_batch", "read_decision", "read_decisions"]
+__all__ = ["ClaimedRow", "Prepared", "SendResult", "claim_batch", "decide", "decide_batch"]
 
 log = structlog.get_logger(__name__)
 
@@ -92,17 +103,17 @@ def _set_status(session: Session, message_id: uuid.UUID, status: str, reason: st
     )
 
 
-def read_decisions(
-    session: Session, ids: Sequence[uuid.UUID], *, now: datetime, settings: Settings
-) -> tuple[dict[uuid.UUID, SendResult], dict[uuid.UUID, ClaimedRow]]:
-    """The read half of step 1: (rows settled without a decision, rows claimed and decided).
+def claim_batch(
+    session: Session, ids: Sequence[uuid.UUID], *, now: datetime
+) -> tuple[dict[uuid.UUID, SendResult], list[ClaimedRow]]:
+    """The read half of step 1: (rows settled without a decision, rows claimed for a decision in
+    the order they are decided: grouped by number, each number's by due time, then id).
 
     Locks (numbers, then rows) are held until the caller's commit.
     """
     indexes, claimed_rows = read_sendable(session, ids, now=now)
     results = {i: SendResult(i, "skipped", "not_sendable") for i in ids if i not in indexes}
-    policy = gate_policy(settings)
-    decided: dict[uuid.UUID, ClaimedRow] = {}
+    to_decide: list[ClaimedRow] = []
     for message_id in indexes:
         claimed = claimed_rows.get(message_id)
         if claimed is None:
@@ -111,29 +122,31 @@ def read_decisions(
         row = claimed.row
         if claimed.maybe_sent:
             # A previous run may have reached Twilio: only the reconciler may settle this row.
-            _set_status(session, message_id, "unknown", None)
+            _set_status(session, message_id, OutboxStatus.UNKNOWN, None)
             log.warning("send_refused_prior_attempt", message_id=str(message_id))
-            results[message_id] = SendResult(message_id, "unknown", "prior_attempt")
+            results[message_id] = SendResult(message_id, OutboxStatus.UNKNOWN, "prior_attempt")
             continue
         if row["channel"] != "sms" or row["sender_id"] is None or not row["sender_active"]:
             reason = "channel_not_supported" if row["channel"] != "sms" else "no_active_sender"
-            _set_status(session, message_id, "failed", reason)
+            _set_status(session, message_id, OutboxStatus.FAILED, reason)
             log.warning("send_failed_no_sender", message_id=str(message_id), reason=reason)
-            results[message_id] = SendResult(message_id, "failed", reason)
+            results[message_id] = SendResult(message_id, OutboxStatus.FAILED, reason)
             continue
-        decided[message_id] = replace(claimed, decision=evaluate_send(claimed.facts, now, policy))
-    return results, decided
+        to_decide.append(claimed)
+    to_decide.sort(key=lambda c: (bytes(c.row["to_index"]), c.row["not_before"], c.row["id"]))
+    return results, to_decide
 
 
-def read_decision(
-    session: Session, message_id: uuid.UUID, *, now: datetime, settings: Settings
-) -> SendResult | ClaimedRow:
-    """read_decisions for one row."""
-    results, decided = read_decisions(session, [message_id], now=now, settings=settings)
-    return decided[message_id] if message_id in decided else results[message_id]
+def _evaluate(claimed: ClaimedRow, now: datetime, policy: GatePolicy, in_batch: int) -> ClaimedRow:
+    """The gate's decision on this row, counting the ``in_batch`` marketing texts this batch
+    already let out to the number as sent."""
+    facts = claimed.facts
+    if in_batch and facts.purpose is SendPurpose.MARKETING:
+        facts = replace(facts, marketing_sent_last_24h=facts.marketing_sent_last_24h + in_batch)
+    return replace(claimed, facts=facts, decision=evaluate_send(facts, now, policy))
 
 
-def _basis(claimed: ClaimedRow, now: datetime, segments: SegmentCount) -> str:
+def _basis(claimed: ClaimedRow, now: datetime, segments: SegmentCount, in_batch: int) -> str:
     facts = claimed.facts
     return json.dumps(
         {
@@ -143,6 +156,8 @@ def _basis(claimed: ClaimedRow, now: datetime, segments: SegmentCount) -> str:
             "states": list(facts.location.states),
             "location": list(facts.location.sources),
             "marketing_sent_last_24h": facts.marketing_sent_last_24h,
+            # Of those, the ones this batch let out before this row (decided, not yet committed).
+            "marketing_in_batch": in_batch,
             # What the rate limit charged (or would have): Twilio paces and bills by segment.
             "segments": segments.segments,
             "encoding": segments.encoding,
@@ -154,18 +169,24 @@ def decide_batch(
     session: Session, ids: Sequence[uuid.UUID], *, task_id: str | None, now: datetime, settings: Settings
 ) -> tuple[list[SendResult], list[Prepared]]:
     """Step 1 in the caller's transaction: final results for rows not sent, and the sends to make."""
-    settled, decided = read_decisions(session, ids, now=now, settings=settings)
+    settled, to_decide = claim_batch(session, ids, now=now)
     results = list(settled.values())
+    policy = gate_policy(settings)
     cols: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "decisions", "reasons", "bases",
                                                   "not_befores", "attempt_ids")}  # fmt: skip
     sends: dict[uuid.UUID, tuple[ClaimedRow, uuid.UUID, int]] = {}
-    for message_id, claimed in decided.items():
-        decision = claimed.decided
+    # Marketing texts this batch has let out, per number (the frequency cap counts them).
+    went_out: Counter[bytes] = Counter()
+    for undecided in to_decide:
+        to_index = bytes(undecided.row["to_index"])
+        in_batch = went_out[to_index]
+        claimed = _evaluate(undecided, now, policy, in_batch)
+        message_id, decision = claimed.row["id"], claimed.decided
         reason = decision.reason.value if decision.reason else None
         status, not_before, attempt_id = decision.outcome.value, decision.defer_until, None
         segments = count_segments(claimed.row["body"])
         if decision.outcome is Outcome.ALLOWED:
-            status = "sending"
+            status = OutboxStatus.SENDING
             wait = 0.0
             if settings.OUTBOUND_RATE_LIMIT_ENABLED:
                 # Twilio's MPS counts segments: a 3-segment text takes 3 tokens.
@@ -173,17 +194,19 @@ def decide_batch(
                 wait = bucket().take(str(claimed.row["sender_id"]), rate, cost=segments.segments)
             if wait > 0:
                 # Back to the outbox: the release tick brings it back when a token is due.
-                status, not_before = "pending", now + timedelta(seconds=wait)
-                results.append(SendResult(message_id, "pending", "rate_limited"))
+                status, not_before = OutboxStatus.PENDING, now + timedelta(seconds=wait)
+                results.append(SendResult(message_id, OutboxStatus.PENDING, "rate_limited"))
                 log.debug("send_rate_limited", message_id=str(message_id), segments=segments.segments, wait_s=wait)
             else:
                 attempt_id = uuid.uuid4()
                 sends[message_id] = (claimed, attempt_id, segments.segments)
+                if claimed.facts.purpose is SendPurpose.MARKETING:
+                    went_out[to_index] += 1
         else:
             results.append(SendResult(message_id, status, reason))
             log.info(f"send_{status}", message_id=str(message_id), reason=reason)
         for key, value in (("ids", message_id), ("statuses", status), ("decisions", decision.outcome.value),
-                           ("reasons", reason), ("bases", _basis(claimed, now, segments)),
+                           ("reasons", reason), ("bases", _basis(claimed, now, segments, in_batch)),
                            ("not_befores", not_before), ("attempt_ids", attempt_id)):  # fmt: skip
             cols[key].append(value)
     if not cols["ids"]:

@@ -86,7 +86,7 @@ _STATE_COLUMNS = ", ".join(f"cs.{name}" for name in SNAPSHOT_FIELDS)
 _CLAIM_WITH_FACTS = (
     f"""
     WITH c AS (
-      SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id,
+      SELECT o.id, o.station_id, o.to_index, o.to_encrypted, o.body, o.purpose, o.campaign_id, o.not_before,
              o.in_reply_to_event_id, o.attempts, o.channel, o.sender_id,
              o.recipient_state, o.location_source, o.reviewed_by, o.reviewed_at
       FROM core.outbound_messages o

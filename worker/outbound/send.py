@@ -59,7 +59,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
 from worker.db import SessionScope, session_scope
-from worker.outbound.decide import ClaimedRow, Prepared, SendResult, decide, decide_batch, read_decision
+from worker.outbound.decide import ClaimedRow, Prepared, SendResult, decide, decide_batch
 from worker.outbound.reconcile import ReconcileReport, due_candidates, look_up, settle
 from worker.outbound.results import abandon, record_accepted, record_error, record_transport_error
 from worker.provider.client import SentMessage, make_client, send_sms
@@ -72,7 +72,6 @@ __all__ = [
     "ReconcileReport",
     "SendResult",
     "decide",
-    "read_decision",
     "reconcile_due",
     "send_batch",
     "send_one",
