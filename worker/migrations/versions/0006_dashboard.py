@@ -11,8 +11,9 @@ For the compliance dashboard (docs/dashboard.md):
   it: the API role has no grant.
 - ``public.uuid_or_null(text)`` and ``compliance.received_station(station_id, evidence)``:
   the station a consent event came through, as the opt-out report attributes it (the
-  station texted, else the event's scope, else the station a staff change named), as an
-  IMMUTABLE expression so that it can be indexed. ``ix_consent_events_revocation_station``
+  station texted, else the event's scope, else the station a staff change named), an
+  IMMUTABLE function (LEAKPROOF when a superuser migrates: see ``_LEAKPROOF``) so that it can
+  be indexed, and the index used under row-level security. ``ix_consent_events_revocation_station``
   indexes revocations by it and by receipt time, ``ix_consent_events_revocation_by_review``
   those decided by review: the overview's per-station figures read only their station's
   revocations in the range.
@@ -79,11 +80,29 @@ CREATE OR REPLACE FUNCTION public.uuid_or_null(value text) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT CASE WHEN value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN value::uuid END $$;
 CREATE OR REPLACE FUNCTION compliance.received_station(station_id uuid, evidence jsonb) RETURNS uuid
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT coalesce(public.uuid_or_null(evidence->>'received_station_id'), station_id,
-                   public.uuid_or_null(evidence->>'station_id')) $$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$ BEGIN
+  RETURN coalesce(public.uuid_or_null(evidence->>'received_station_id'), station_id,
+                  public.uuid_or_null(evidence->>'station_id'));
+END $$;
 GRANT EXECUTE ON FUNCTION public.uuid_or_null(text) TO msgworker_api;
 GRANT EXECUTE ON FUNCTION compliance.received_station(uuid, jsonb) TO msgworker_api;
+"""
+# Under row-level security PostgreSQL uses a condition as an index condition only if every
+# function in it is LEAKPROOF (it runs before the policy's check). received_station never
+# raises and reveals nothing but its result, so it is declared so, which only a superuser may
+# do; a migration run by another role leaves it off (the overview then reads the station's
+# revocations by receipt time and filters: correct, slower) and says so.
+_LEAKPROOF = """
+DO $leak$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    ALTER FUNCTION compliance.received_station(uuid, jsonb) LEAKPROOF;
+  ELSE
+    RAISE NOTICE 'compliance.received_station is not LEAKPROOF (needs a superuser): run ALTER FUNCTION compliance.received_station(uuid, jsonb) LEAKPROOF as one for the dashboard overview to use its index under row-level security';
+  END IF;
+END
+$leak$;
 """
 
 REVOCATIONS = "('opt_out', 'carrier_opt_out', 'marketing_consent_revoked')"
@@ -129,6 +148,7 @@ def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '10s'")
     op.execute(_SESSIONS)
     op.execute(_FUNCTIONS)
+    op.execute(_LEAKPROOF)
     op.execute(f"GRANT USAGE ON SCHEMA feedback TO {API_ROLE}")
     for table, (_privileges, _rules) in NEW_RLS.items():
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
