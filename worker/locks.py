@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["LockNamespace", "lock", "lock_number", "lock_numbers", "number_lock_key", "text_key", "try_lock"]
+__all__ = [
+    "NUMBERS_LOCK_SQL",
+    "LockNamespace",
+    "lock",
+    "lock_number",
+    "lock_numbers",
+    "number_lock_key",
+    "numbers_lock_params",
+    "text_key",
+    "try_lock",
+]
 
 
 class LockNamespace(enum.IntEnum):
@@ -43,18 +55,27 @@ def lock_number(session: Session, phone_index: bytes) -> None:
     )
 
 
+# Many numbers' locks in one statement, keys taken in ascending order.
+_NUMBERS = ("SELECT count(pg_advisory_xact_lock({ns}, k)) FROM (SELECT unnest(CAST({keys} AS int[])) AS k "
+            "ORDER BY 1) AS ordered")
+# lock_numbers' statement for a caller on the session's raw psycopg connection (sent in a
+# pipeline with the reads it guards), with numbers_lock_params.
+NUMBERS_LOCK_SQL = _NUMBERS.format(ns="%(ns)s", keys="%(keys)s")
+
+
+def numbers_lock_params(phone_indexes: Iterable[bytes]) -> dict[str, Any]:
+    """NUMBERS_LOCK_SQL's parameters: the numbers' keys, ascending, each once."""
+    return {"ns": int(LockNamespace.PHONE), "keys": sorted({_key(i) for i in phone_indexes})}
+
+
 def lock_numbers(session: Session, phone_indexes: list[bytes]) -> None:
     """lock_number for many numbers in one round trip (bulk consent import).
 
     Keys are taken in ascending order, so two bulk callers cannot deadlock each other.
     """
-    keys = sorted({_key(i) for i in phone_indexes})
-    if keys:
-        session.execute(
-            text("SELECT count(pg_advisory_xact_lock(:ns, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k "
-                 "ORDER BY 1) AS ordered"),
-            {"ns": int(LockNamespace.PHONE), "keys": keys},
-        )
+    params = numbers_lock_params(phone_indexes)
+    if params["keys"]:
+        session.execute(text(_NUMBERS.format(ns=":ns", keys=":keys")), params)
 
 
 def text_key(value: str) -> int:

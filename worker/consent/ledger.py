@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compliance.consent_hash import HashInput, canonical_evidence, event_hash
@@ -43,9 +43,10 @@ from compliance.consent_rules import (
     validate,
 )
 from compliance.errors import LedgerConflict
-from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
+from worker.consent.state import SNAPSHOT_FIELDS, STATE_ROWS_SQL, parse_state_rows, snapshot_of
 from worker.consent.verify import VerifyReport, verify
-from worker.locks import lock_number, lock_numbers
+from worker.db import driver_connection
+from worker.locks import NUMBERS_LOCK_SQL, lock_number, numbers_lock_params
 from worker.models import ConsentEvent, ConsentState
 from worker.phone import PhoneNumber, as_number
 
@@ -140,34 +141,8 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
     for item in items:
         _check_input(item)
     indexes = sorted({i.phone_index for i in items})
-    if len(indexes) == 1:
-        lock_number(session, indexes[0])
-    else:
-        lock_numbers(session, indexes)
-
     keys = [i.idempotency_key for i in items if i.idempotency_key is not None]
-    existing: dict[str, tuple[uuid.UUID, bytes]] = {}
-    if keys:
-        for key, ev_id, idx in session.execute(
-            select(ConsentEvent.idempotency_key, ConsentEvent.id, ConsentEvent.phone_index).where(
-                ConsentEvent.idempotency_key.in_(keys)
-            )
-        ):
-            if key is not None:
-                existing[key] = (ev_id, idx)
-
-    # The chain heads, read under the lock: nothing for these numbers can be appended
-    # between this read and our commit.
-    heads: dict[bytes, bytes] = {
-        bytes(idx): bytes(digest)
-        for idx, digest in session.execute(
-            text(
-                "SELECT DISTINCT ON (phone_index) phone_index, hash FROM compliance.consent_events "
-                "WHERE phone_index = ANY(:idx) ORDER BY phone_index, seq DESC"
-            ),
-            {"idx": indexes},
-        )
-    }
+    existing, heads, states = _read_locked(session, indexes, keys)
 
     recorded_at = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
@@ -233,16 +208,9 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
             # someone writes events without the lock: refuse rather than break a chain.
             raise LedgerConflict("an idempotency key was recorded concurrently by a writer without the number lock")
 
-    # The projection, for the numbers that got new events.
-    touched = sorted({item.phone_index for item, _, created, _ in slots if created})
-    # Per number: its state rows by scope (None = business-wide).
-    states: dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]] = {}
+    # The projection, for the numbers that got new events (their state rows, read under the
+    # locks before the insert, which changes no state row).
     encrypted: dict[bytes, str] = {}
-    if touched:
-        for row in session.execute(
-            select(ConsentState).where(ConsentState.phone_index.in_(touched)).execution_options(populate_existing=True)
-        ).scalars():
-            states.setdefault(row.phone_index, {})[row.station_id] = snapshot_of(row)
     changed: set[tuple[bytes, uuid.UUID | None]] = set()
     outcomes: list[Outcome] = []
     for item, ev_id, created, digest in slots:
@@ -275,6 +243,42 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
         ordered = sorted(changed, key=lambda k: (k[0], str(k[1])))
         _upsert_states(session, [(idx, scope, states[idx][scope], encrypted[idx]) for idx, scope in ordered])
     return outcomes
+
+
+_KNOWN_KEYS = (
+    "SELECT idempotency_key, id, phone_index FROM compliance.consent_events WHERE idempotency_key = ANY(%(keys)s)"
+)
+# The chain heads: each number's last event by seq.
+_HEADS = (
+    "SELECT DISTINCT ON (phone_index) phone_index, hash FROM compliance.consent_events "
+    "WHERE phone_index = ANY(%(indexes)s) ORDER BY phone_index, seq DESC"
+)
+
+
+_Locked = tuple[
+    dict[str, tuple[uuid.UUID, bytes]], dict[bytes, bytes], dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]]
+]
+
+
+def _read_locked(session: Session, indexes: list[bytes], keys: list[str]) -> _Locked:
+    """Take the numbers' locks, then read what the append needs: (known idempotency keys -> (event
+    id, blind index), chain heads, state rows per number and scope).
+
+    One round trip: the statements go in one pipeline on the session's connection, and the server
+    runs them in order, each read with a snapshot taken after the lock statement returned, so
+    nothing for these numbers can be appended or projected between these reads and our commit.
+    """
+    conn = driver_connection(session)
+    with conn.cursor() as lock, conn.cursor() as known, conn.cursor() as head, conn.cursor() as state:
+        with conn.pipeline():
+            lock.execute(NUMBERS_LOCK_SQL, numbers_lock_params(indexes))
+            if keys:
+                known.execute(_KNOWN_KEYS, {"keys": keys})
+            head.execute(_HEADS, {"indexes": indexes})
+            state.execute(STATE_ROWS_SQL, {"indexes": indexes})
+        existing = {key: (ev_id, bytes(idx)) for key, ev_id, idx in known.fetchall()} if keys else {}
+        heads = {bytes(idx): bytes(digest) for idx, digest in head.fetchall()}
+        return existing, heads, parse_state_rows(state.fetchall())
 
 
 # Column name -> PostgreSQL array type, for the unnest() bulk statements below. One

@@ -10,7 +10,7 @@ decision.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -23,10 +23,12 @@ from worker.models import ConsentState
 __all__ = [
     "COVERING_SQL",
     "SNAPSHOT_FIELDS",
+    "STATE_ROWS_SQL",
     "StateRows",
     "covering",
     "covering_rows",
     "covering_state",
+    "parse_state_rows",
     "snapshot_of",
     "state_rows",
 ]
@@ -78,23 +80,29 @@ def covering_state(session: Session, phone_index: bytes, station_id: uuid.UUID |
 # A number's state rows by scope (None: the business-wide row).
 StateRows = Mapping[uuid.UUID | None, ConsentSnapshot]
 
-_ROWS_SQL = (
+# Every state row of some numbers (parameter ``indexes``), for state_rows and parse_state_rows.
+STATE_ROWS_SQL = (
     f"SELECT phone_index, station_id, {_FIELDS_SQL} FROM compliance.consent_state "  # noqa: S608
     "WHERE phone_index = ANY(%(indexes)s)"
 )
 
 
+def parse_state_rows(rows: Iterable[Sequence[Any]]) -> dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]]:
+    """STATE_ROWS_SQL's rows as {blind index: {scope: snapshot}} (a number with no row is absent)."""
+    out: dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]] = {}
+    for row in rows:
+        out.setdefault(bytes(row[0]), {})[row[1]] = ConsentSnapshot(*row[2:])
+    return out
+
+
 def state_rows(
     session: Session, phone_indexes: Sequence[bytes]
 ) -> dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]]:
-    """Every state row of these numbers, in one query: {blind index: {scope: snapshot}} (a number
-    with no row is absent). Under the numbers' locks, what covering_state would read for each."""
-    out: dict[bytes, dict[uuid.UUID | None, ConsentSnapshot]] = {}
-    if phone_indexes:
-        cursor = driver_connection(session).execute(_ROWS_SQL, {"indexes": list(phone_indexes)})
-        for row in cursor:
-            out.setdefault(bytes(row[0]), {})[row[1]] = ConsentSnapshot(*row[2:])
-    return out
+    """Every state row of these numbers, in one query (parse_state_rows' shape). Under the
+    numbers' locks, what covering_state would read for each."""
+    if not phone_indexes:
+        return {}
+    return parse_state_rows(driver_connection(session).execute(STATE_ROWS_SQL, {"indexes": list(phone_indexes)}))
 
 
 def covering(rows: StateRows, station_id: uuid.UUID | None) -> EffectiveConsent:
