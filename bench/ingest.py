@@ -38,7 +38,8 @@ one number: a STOP after a question, START after STOP). For the consent texts it
   confirmations at the sender's MPS, which is Twilio's limit, not ours), status callbacks off.
 
 A beat and the fake Twilio run with every mix, so plain and realistic runs have the same
-processes.
+processes. ``--no-sends`` starts no beat: the replies stay queued, so a run measures ingest
+alone (the send path has its own benchmark, bench/send.py).
 
 It prints same-run references (bench/reference.py: a fixed pure-Python loop, a prepared
 ``select 1`` round trip) and the load, because this machine's speed varies with the day and
@@ -358,6 +359,8 @@ def main() -> None:
     parser.add_argument("--mix", choices=["plain", "keywords10", "realistic"], default="plain",
                         help="plain texts only, every tenth a STOP/START/HELP keyword, or a station's real mix"
                              " (see above)")
+    parser.add_argument("--no-sends", action="store_true",
+                        help="start no beat: confirmations and replies stay queued (ingest alone)")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument("--profile-receiver", metavar="FILE", help="run the receiver (1 process) under cProfile")
     args = parser.parse_args()
@@ -448,10 +451,11 @@ def main() -> None:
         roots["fake_twilio"] = procs.start(
             "fake_twilio", [str(BIN / "msgworker"), "fake-twilio", "--port", str(fake_port), "--callbacks", ""], env
         ).pid
-        roots["beat"] = procs.start(
-            "beat", [str(BIN / "celery"), "-A", "worker", "beat", "-l", "WARNING", "--schedule",
-                     str(logdir / "celerybeat-schedule")], env
-        ).pid
+        if not args.no_sends:
+            roots["beat"] = procs.start(
+                "beat", [str(BIN / "celery"), "-A", "worker", "beat", "-l", "WARNING", "--schedule",
+                         str(logdir / "celerybeat-schedule")], env
+            ).pid
         base = f"http://127.0.0.1:{port}"
 
         def receiver_up() -> bool:
@@ -502,7 +506,7 @@ def main() -> None:
         cpu_after = cpu_by_component(roots, name)
         # The confirmations still on their way (release tick, send task) before the figures.
         with psycopg.connect(plain_url, autocommit=True) as conn:
-            wait_until(lambda: conn.execute(
+            wait_until(lambda: args.no_sends or conn.execute(
                 "SELECT count(*) FROM core.outbound_messages WHERE status IN ('pending', 'queued', 'sending')"
             ).fetchone()[0] == 0, 120, "the outbox to settle")  # type: ignore[index]
         stop.set()
