@@ -26,4 +26,4 @@ def test_the_admin_api_is_mounted_with_its_openapi_document(world: World) -> Non
     # The receiver's webhook routes are the parent's own, outside the mount (no admin middleware on them).
     webhook_paths = {getattr(r, "path", "") for r in app.router.routes if not isinstance(r, Mount)}
     assert "/webhooks/twilio/sms" in webhook_paths
-    assert [r.path for r in app.router.routes if isinstance(r, Mount)] == ["/api/v1"]
+    assert [r.path for r in app.router.routes if isinstance(r, Mount)] == ["/api/v1", "/dashboard"]
