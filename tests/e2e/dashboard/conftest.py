@@ -68,8 +68,10 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[object]:
+    """Playwright's sync driver, stopped when this package's tests end: while it runs, the main
+    thread counts as inside a running event loop, and later tests' ``asyncio.run`` would fail."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium (scripts/lib.sh)")
     with sync_playwright() as driver:
