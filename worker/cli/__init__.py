@@ -48,11 +48,11 @@ app.add_typer(inbox_cli.app, name="inbox", help="Webhook inbox: failed rows, ret
 app.command("run")(run_cli.run)
 app.add_typer(send_cli.app, name="send", help=send_cli.app.info.help)
 app.command("demo")(demo_cli.demo)
+app.add_typer(token_cli.app, name="token", help="Bearer tokens for the admin API: create, list, revoke.")
 app.add_typer(campaign_cli.app, name="campaign", help=campaign_cli.app.info.help)
 app.add_typer(coupon_cli.app, name="coupon", help=coupon_cli.app.info.help)
 app.add_typer(booking_cli.app, name="booking", help=booking_cli.app.info.help)
 app.add_typer(feedback_cli.app, name="feedback", help=feedback_cli.app.info.help)
-app.add_typer(token_cli.app, name="token", help="Bearer tokens for the admin API: create, list, revoke.")
 
 
 def main() -> None:
