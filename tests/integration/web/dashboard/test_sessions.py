@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import redis
+from httpx import Response
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from tests.support.admin_world import World
 from tests.support.asgi import TestClient
@@ -155,3 +158,63 @@ def test_every_page_carries_the_security_headers(admin: TestClient) -> None:
     assert "frame-ancestors 'none'" in csp
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def _post_password(client: TestClient, email: str, password: str) -> Response:
+    form = client.get("/dashboard/sign-in")
+    return client.post("/dashboard/sign-in", data={"method": "password", "email": email, "password": password,
+                                                   "csrf_token": csrf_of(form.text)})
+
+
+def test_repeated_wrong_passwords_make_the_account_wait(dash: TestClient, world: World,
+                                                        clean_redis: redis.Redis) -> None:
+    """After 10 wrong passwords for one account even the right one gets a 429 page, for 15 minutes at most;
+    other accounts and token sign-in are not held, and Redis never sees the address."""
+    _make_user()
+    _make_user("other@example.test")
+    for _ in range(10):
+        assert _post_password(dash, "maria@example.test", "wrong password!!").status_code == 401
+    with capture_logs() as logs:
+        held = _post_password(dash, "MARIA@example.test ", PASSWORD)
+    assert held.status_code == 429
+    assert "Too many failed sign-ins for this account: wait 15 minutes" in held.text
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["dashboard_sign_in_throttled"]
+    assert "maria" not in repr(logs).lower()
+    assert _scalar("SELECT count(*) FROM identity.dashboard_sessions") == 0
+    [key] = clean_redis.keys("msgworker:dashboard:sign_in_failures:*")
+    assert b"maria" not in key
+    assert 0 < clean_redis.ttl(key) <= 15 * 60
+    sign_in_with_password(dash, "other@example.test", PASSWORD)
+    dash.cookies.clear()
+    sign_in_with_token(dash, world.secrets["ADMIN"])
+    clean_redis.delete(key)  # the window has passed
+    dash.cookies.clear()
+    sign_in_with_password(dash, "maria@example.test", PASSWORD)
+
+
+def test_a_good_sign_in_clears_the_count(dash: TestClient, world: World, clean_redis: redis.Redis) -> None:
+    """Nine wrong passwords, the right one, then nine more wrong: the account is not held (the count restarted)."""
+    _make_user()
+    for _ in range(9):
+        assert _post_password(dash, "maria@example.test", "wrong password!!").status_code == 401
+    sign_in_with_password(dash, "maria@example.test", PASSWORD)
+    dash.cookies.clear()
+    for _ in range(9):
+        assert _post_password(dash, "maria@example.test", "wrong password!!").status_code == 401
+    sign_in_with_password(dash, "maria@example.test", PASSWORD)
+
+
+def test_without_redis_sign_in_goes_on_uncounted_and_says_so_in_the_log(world: World, monkeypatch) -> None:
+    """Redis refusing connections does not lock staff out: twelve wrong passwords are all plain 401s, the right one
+    signs in, and each missed count is logged as dashboard_sign_in_throttle_unavailable."""
+    _make_user()
+    dead = settings_module.get_settings().model_copy(update={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    monkeypatch.setattr("worker.web.dashboard.app.get_settings", lambda: dead)
+    with dashboard_client() as client, capture_logs() as logs:
+        for _ in range(12):
+            assert _post_password(client, "maria@example.test", "wrong password!!").status_code == 401
+        sign_in_with_password(client, "maria@example.test", PASSWORD)
+    unavailable = [e for e in logs if e["event"] == "dashboard_sign_in_throttle_unavailable"]
+    assert len(unavailable) == 12 * 2 + 2  # each try: blocked? then failed (or succeeded)
+    assert {e["error"] for e in unavailable} == {"ConnectionError"}
+    assert "maria" not in repr(logs).lower()

@@ -1,7 +1,8 @@
 """Sign in (staff e-mail and password, or an API token) and sign out.
 
 A refused sign-in says only that the credentials were not accepted, whichever part was wrong,
-and is logged without the e-mail or token. The session cookie is HttpOnly (no script reads
+and is logged without the e-mail or token; repeated failed passwords for one account make it
+wait (worker/web/dashboard/throttle.py). The session cookie is HttpOnly (no script reads
 it), SameSite=Strict (no other site's page sends it) and, in production, Secure with the
 ``__Host-`` prefix; it has no lifetime of its own: the server ends a session when it is idle,
 old or signed out (worker/web/dashboard/sessions.py).
@@ -20,6 +21,7 @@ from worker.settings import AppEnv
 from worker.web.dashboard.auth import Page, changing_page, database, settings_of
 from worker.web.dashboard.pages import ROOT, render
 from worker.web.dashboard.sessions import SIGN_IN_COOKIE, cookie_name, csrf_ok, end, new_secret, open_session
+from worker.web.dashboard.throttle import WINDOW_SECONDS, SignInThrottle
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -59,9 +61,19 @@ def sign_in(
                      error="The sign-in form had expired or did not come from this page. Try again.")
     db = database(request)
     settings = settings_of(request)
+    throttle = SignInThrottle(settings.redis_url)
+    if method == "password" and throttle.blocked(email):
+        log.warning("dashboard_sign_in_throttled")
+        return _form(request, status_code=429, email=email,
+                     error=f"Too many failed sign-ins for this account: wait {WINDOW_SECONDS // 60} minutes and "
+                           "try again, or ask an administrator to check the account.")
     with db.as_owner() as session:
         user = users.check_password(session, email, password) if method == "password" else None
     principal = db.authenticate(token.strip()) if method == "token" else None
+    if method == "password" and user is not None:
+        throttle.succeeded(email)
+    elif method == "password":
+        throttle.failed(email)
     if user is None and principal is None:
         log.warning("dashboard_sign_in_refused", method=method if method in ("password", "token") else "other")
         return _form(request, status_code=401, email=email,
