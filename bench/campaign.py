@@ -17,11 +17,16 @@ the rest without). Then, timed separately:
 Same-run references (bench/reference.py) and the load average are printed, because this
 machine's speed varies 2-3x between days and other engineers run tests on it. The database is
 dropped unless ``--keep``.
+
+``--only fanout`` times the fan-out alone (no preview, no claim), ``--profile FILE`` writes a
+cProfile of the fan-out (read it with ``python -m pstats FILE``): profiling slows the run, so a
+profiled time is not a figure for RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import time
 import uuid
@@ -84,6 +89,8 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--only", choices=("all", "fanout"), default="all")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the fan-out to FILE")
     args = parser.parse_args()
 
     name = f"msgworker_bench_campaign_{uuid.uuid4().hex[:8]}"
@@ -112,11 +119,13 @@ def main() -> None:
             pool = coupons.create_pool(s, actor, name="bench", station_code="BENCH", source="generated",
                                        prefix="B", length=10)
             coupons.generate_codes(s, pool.id, args.customers, actor)
+            claims = args.claims if args.only == "all" else 0
             claim_pool = coupons.create_pool(s, actor, name="bench-claims", station_code="BENCH",
                                              source="generated", prefix="C", length=10)
-            coupons.generate_codes(s, claim_pool.id, args.claims, actor)
+            if claims:
+                coupons.generate_codes(s, claim_pool.id, claims, actor)
             pool_id, claim_pool_id = pool.id, claim_pool.id
-        print(f"set-up: {args.customers + args.claims:,} codes generated in {time.perf_counter() - t0:.1f} s")
+        print(f"set-up: {args.customers + claims:,} codes generated in {time.perf_counter() - t0:.1f} s")
 
         now = datetime.now(UTC)
         with session_scope() as s:
@@ -126,17 +135,21 @@ def main() -> None:
                 schedule=ScheduleInput(at=now + timedelta(seconds=1))), actor, now=now)
             campaign_id = campaign.id
 
-        t0 = time.perf_counter()
-        with session_scope() as s:
-            result = preview.preview(s, campaign_id, now=now)
-            s.rollback()
-        took = time.perf_counter() - t0
-        print(f"preview: {result.audience:,} recipients in {took:.2f} s ({result.audience / took:,.0f}/s); "
-              f"outcomes {dict(result.outcomes)}; {result.segments} segment(s) {result.encoding}")
+        if args.only == "all":
+            t0 = time.perf_counter()
+            with session_scope() as s:
+                result = preview.preview(s, campaign_id, now=now)
+                s.rollback()
+            took = time.perf_counter() - t0
+            print(f"preview: {result.audience:,} recipients in {took:.2f} s ({result.audience / took:,.0f}/s); "
+                  f"outcomes {dict(result.outcomes)}; {result.segments} segment(s) {result.encoding}")
 
         with session_scope() as s:
             lifecycle.start(s, campaign_id, actor, now=now)
         due = now + timedelta(seconds=2)
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
         t0 = time.perf_counter()
         with session_scope() as s:
             fanout.plan_due_runs(s, due)
@@ -153,6 +166,9 @@ def main() -> None:
                     break
             materialise_chunks += 1
         took = time.perf_counter() - t0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         with session_scope() as s:
             counts = recipients.status_counts(s, campaign_id)
             from sqlalchemy import text
@@ -165,6 +181,9 @@ def main() -> None:
               f"{took:.1f} s ({counts.total / took:,.0f}/s; expansion {expanded:.1f} s in {expand_chunks} chunks, "
               f"materialisation {took - expanded:.1f} s in {materialise_chunks} chunks); states {counts.by_state()}"
               f"; goal <= 60 s: {'met' if took <= 60 else 'NOT met'}")
+        if args.only == "fanout":
+            print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            return
 
         with session_scope() as s:
             customers = list(s.execute(text("SELECT id FROM core.customers LIMIT :n"), {"n": args.claims}).scalars())
