@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from compliance.errors import InvalidNumber
 from compliance.gate import SendPurpose
 from compliance.segments import count_segments
 from worker import pii
+from worker.db import driver_connection
 from worker.errors import InvalidInput, UserError
 from worker.models import Campaign, OutboundMessage, Station, StationSender
 from worker.models.outbox import OutboxStatus
@@ -204,10 +205,16 @@ def enqueue_many(session: Session, items: Sequence[OutboxItem]) -> dict[str, uui
     if not rows:
         return out
     # One statement over column arrays: per-row parameter handling cost more than the insert.
+    # The arrays go in binary (``%(name)b`` on the session's own psycopg connection): psycopg's
+    # text format quotes every element through a regular expression, ~35 ms for the 15 arrays
+    # of 1,000 campaign texts, against ~3 ms in binary.
     arrays = {column: [r[column] for r in rows] for column in _MANY_COLUMNS}
-    session.execute(_INSERT_MANY, arrays)
-    found = session.execute(_FIND_MANY, {"keys": arrays["idempotency_key"]})
-    out.update({key: message_id for key, message_id in found})
+    conn = driver_connection(session)
+    inserted = dict(conn.execute(_INSERT_MANY, arrays).fetchall())
+    out.update(inserted)
+    existing = [key for key in arrays["idempotency_key"] if key not in inserted]
+    if existing:  # keys queued before (a redelivery, a re-run chunk): their rows' ids
+        out.update(dict(conn.execute(_FIND_MANY, {"keys": existing}).fetchall()))
     return out
 
 
@@ -217,12 +224,12 @@ _MANY_COLUMNS = {
     "purpose": "text", "campaign_id": "uuid", "in_reply_to_event_id": "uuid", "created_by": "text",
     "not_before": "timestamptz",
 }
-_INSERT_MANY = text(
+_INSERT_MANY = (
     f"INSERT INTO core.outbound_messages ({', '.join(_MANY_COLUMNS)}) "  # noqa: S608 - constant column names
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _MANY_COLUMNS.items())}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
+    f"SELECT * FROM unnest({', '.join(f'CAST(%({c})b AS {t}[])' for c, t in _MANY_COLUMNS.items())}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id"
 )
-_FIND_MANY = text("SELECT idempotency_key, id FROM core.outbound_messages WHERE idempotency_key = ANY(:keys)")
+_FIND_MANY = "SELECT idempotency_key, id FROM core.outbound_messages WHERE idempotency_key = ANY(%(keys)b)"
 
 
 def cancel_pending_for_number(

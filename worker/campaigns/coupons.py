@@ -28,6 +28,7 @@ from compliance.coupon_codes import CodeError, Reject, check_generation, generat
 from worker import audit
 from worker.audit import Actor
 from worker.campaigns.errors import CampaignError
+from worker.db import driver_connection
 from worker.errors import ErrorKind
 from worker.identity.stations import find_station
 from worker.models import AuditAction, CouponPool, DiscountCoupon
@@ -167,29 +168,29 @@ def import_codes(session: Session, pool_id: uuid.UUID, csv_text: str, actor: Act
 # The codes picked are paired with the wants by position in one multi-array unnest (a shorter
 # array is padded with NULL: a want without a code matches no row), not by joining two row sets
 # on a row number: with a generic plan's one-row estimates that join became a nested loop over
-# every pair (1,000 x 1,000 comparisons per chunk of the fan-out, ~230 ms).
-_CLAIM = text(
-    """
+# every pair (1,000 x 1,000 comparisons per chunk of the fan-out, ~230 ms). Run on the session's
+# psycopg connection with the arrays in binary: psycopg's text format quotes each element through
+# a regular expression (~5 ms a chunk here).
+_CLAIM = """
     WITH picked AS (
       SELECT array_agg(id ORDER BY code) AS ids FROM (
         SELECT id, code FROM feedback.discount_coupons
-        WHERE pool_id = :pool AND status = 'available' AND (expires_on IS NULL OR expires_on >= current_date)
-        ORDER BY code LIMIT :n FOR UPDATE SKIP LOCKED) p),
+        WHERE pool_id = %(pool)s AND status = 'available' AND (expires_on IS NULL OR expires_on >= current_date)
+        ORDER BY code LIMIT %(n)s FOR UPDATE SKIP LOCKED) p),
     wanted AS (
-      SELECT * FROM unnest((SELECT ids FROM picked), CAST(:customers AS uuid[]), CAST(:stations AS uuid[]),
-                           CAST(:recipients AS uuid[]), CAST(:reviews AS uuid[]))
+      SELECT * FROM unnest((SELECT ids FROM picked), CAST(%(customers)b AS uuid[]), CAST(%(stations)b AS uuid[]),
+                           CAST(%(recipients)b AS uuid[]), CAST(%(reviews)b AS uuid[]))
         WITH ORDINALITY AS w(code_id, customer_id, station_id, recipient_id, review_id, n))
     UPDATE feedback.discount_coupons d
     SET status = 'issued', customer_id = w.customer_id, station_id = w.station_id, recipient_id = w.recipient_id,
         review_id = w.review_id, issued_at = now(), updated_at = now(),
-        expires_on = CASE WHEN CAST(:valid_days AS int) IS NULL THEN d.expires_on
+        expires_on = CASE WHEN CAST(%(valid_days)s AS int) IS NULL THEN d.expires_on
                           ELSE LEAST(COALESCE(d.expires_on, 'infinity'::date),
-                                     CAST(now() AS date) + CAST(:valid_days AS int)) END
+                                     CAST(now() AS date) + CAST(%(valid_days)s AS int)) END
     FROM wanted w
     WHERE d.id = w.code_id
     RETURNING w.n, d.id, d.code
-    """
-)
+"""
 
 
 def claim(session: Session, pool_id: uuid.UUID, wants: list[CodeWant]) -> list[tuple[uuid.UUID, str] | None]:
@@ -197,11 +198,11 @@ def claim(session: Session, pool_id: uuid.UUID, wants: list[CodeWant]) -> list[t
     if not wants:
         return []
     pool = _pool(session, pool_id)
-    rows = session.execute(_CLAIM, {
+    rows = driver_connection(session).execute(_CLAIM, {
         "pool": pool_id, "n": len(wants), "valid_days": pool.valid_days,
         "customers": [w.customer_id for w in wants], "stations": [w.station_id for w in wants],
         "recipients": [w.recipient_id for w in wants], "reviews": [w.review_id for w in wants],
-    }).all()
+    }).fetchall()
     out: list[tuple[uuid.UUID, str] | None] = [None] * len(wants)
     for n, code_id, code in rows:
         out[int(n) - 1] = (code_id, code)

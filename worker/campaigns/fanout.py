@@ -45,6 +45,7 @@ from worker.campaigns import coupons, schedules
 from worker.campaigns.audience import AUDIENCE_SQL
 from worker.campaigns.consent_view import consent_rows, suppressed
 from worker.campaigns.definitions import steps_of
+from worker.db import driver_connection
 from worker.models import Campaign, CampaignStep
 from worker.outbox import EnqueueError, OutboxItem, enqueue_many
 from worker.phone import PhoneNumber
@@ -258,17 +259,17 @@ _PREVIOUS = text(
     LEFT JOIN core.outbound_messages o ON o.id = r.outbound_id
     """
 )
-_SETTLE = text(
-    """
+# Run on the session's psycopg connection with the arrays in binary (as worker.outbox.enqueue_many
+# does): psycopg's text format quotes each element through a regular expression.
+_SETTLE = """
     UPDATE marketing.campaign_recipients r
     SET status = u.status, reason = u.reason, outbound_id = u.outbound_id, due_at = COALESCE(u.due_at, r.due_at),
         schedule_version = COALESCE(u.version, r.schedule_version), updated_at = now()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]),
-                CAST(:outbound AS uuid[]), CAST(:dues AS timestamptz[]), CAST(:versions AS int[]))
+    FROM unnest(CAST(%(ids)b AS uuid[]), CAST(%(statuses)b AS text[]), CAST(%(reasons)b AS text[]),
+                CAST(%(outbound)b AS uuid[]), CAST(%(dues)b AS timestamptz[]), CAST(%(versions)b AS int[]))
          AS u(id, status, reason, outbound_id, due_at, version)
-    WHERE r.id = u.id AND r.id = ANY(CAST(:ids AS uuid[]))
-    """
-)
+    WHERE r.id = u.id AND r.id = ANY(CAST(%(ids)b AS uuid[]))
+"""
 
 
 @dataclass
@@ -443,7 +444,7 @@ def materialise_chunk(session: Session, now: datetime, *, chunk: int) -> Materia
         else:
             report.add(row.status if row.reason is None else f"{row.status}:{row.reason}")
         settle.add(row)
-    session.execute(_SETTLE, settle.cols)
+    driver_connection(session).execute(_SETTLE, settle.cols)
     return report
 
 

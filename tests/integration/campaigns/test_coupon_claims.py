@@ -138,7 +138,7 @@ def test_an_import_lists_its_rejects_and_a_low_pool_warns_once(clean_db: str) ->
 
 
 def _prepared(sql: str) -> tuple[str, list[str]]:
-    """``sql`` with its ``:name`` parameters as ``$n`` (for PREPARE) and the names in order."""
+    """``sql`` with its ``%(name)s``/``%(name)b`` parameters as ``$n`` (for PREPARE) and the names in order."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -146,7 +146,7 @@ def _prepared(sql: str) -> tuple[str, list[str]]:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return re.sub(r"(?<!:):([a-z_]+)", number, sql), names
+    return re.sub(r"%\(([a-z_]+)\)[sb]", number, sql), names
 
 
 def test_the_claim_pairs_codes_and_wants_without_a_join_over_every_pair(db_session: Session) -> None:
@@ -157,7 +157,7 @@ def test_the_claim_pairs_codes_and_wants_without_a_join_over_every_pair(db_sessi
     nested loop comparing every code with every want (1,000 x 1,000 per chunk, ~230 ms of the
     fan-out's 100,000-recipient run for each chunk). The plan must have no join filter.
     """
-    sql, names = _prepared(coupons._CLAIM.text)
+    sql, names = _prepared(coupons._CLAIM)
     types = {"pool": "uuid", "n": "bigint", "valid_days": "int", "customers": "uuid[]", "stations": "uuid[]",
              "recipients": "uuid[]", "reviews": "uuid[]"}
     station = make_station(db_session)
