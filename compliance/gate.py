@@ -29,6 +29,12 @@ over a deferral, so nothing is postponed that would be refused anyway):
    until staff give the state the recipient is in (worker/outbound/held.py; the location then
    says so) or cancel it. If no common window exists within the horizon (zones too far
    apart), ``no_lawful_window``.
+6. ``inbox_pending``: a text from the number is still waiting in the durable inbox (received
+   and acknowledged, not yet applied by ingest; it may be a STOP). Every send that would be
+   allowed is ``deferred`` a moment (``GatePolicy.inbox_pending_delay``) and decided again
+   once ingest has applied it, so nothing is sent on consent that an acknowledged message may
+   already have revoked (docs/outbound.md). The one opt-out confirmation is exempt: it is the
+   one text the law allows after a STOP, and it has a deadline of its own.
 
 The basis names the consent events relied on (the rows' last events, the opt-out or the
 marketing consent) and the rules checked, so a report can show why each text went out.
@@ -82,8 +88,9 @@ class BlockReason(enum.StrEnum):
     NO_RELATIONSHIP = "no_relationship"
     ZONE_UNKNOWN = "zone_unknown"
     NO_LAWFUL_WINDOW = "no_lawful_window"
-    # The reason of a deferral (outcome DEFERRED), not of a block.
+    # Reasons of a deferral (outcome DEFERRED), not of a block.
     QUIET_HOURS = "quiet_hours"
+    INBOX_PENDING = "inbox_pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,9 @@ class GatePolicy:
     # A window is treated as ending this much early: room for Twilio's queue.
     quiet_hours_end_margin: timedelta = timedelta(minutes=1)
     horizon: timedelta = timedelta(days=14)
+    # How long a send waits when a text from the number is still in the inbox (about one
+    # release tick: ingest applies a text within milliseconds when it is running).
+    inbox_pending_delay: timedelta = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,8 @@ class SendFacts:
     marketing_sent_last_24h: int = 0
     # A provider error code that marked this number undeliverable, if any.
     undeliverable_code: int | None = None
+    # A text from this number is in the inbox, received and acknowledged but not yet applied.
+    inbox_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +199,7 @@ def evaluate_send(facts: SendFacts, now: datetime, policy: GatePolicy | None = N
 
     if not _quiet_hours_apply(facts, policy):
         rules.append("quiet_hours:exempt")
-        return SendDecision(Outcome.ALLOWED, None, None, _dedupe(basis), tuple(rules))
+        return _allow(facts, now, policy, rules, basis)
     if not facts.location.known:
         return block(BlockReason.ZONE_UNKNOWN)
     lawful = next_lawful_minute(
@@ -203,6 +215,18 @@ def evaluate_send(facts: SendFacts, now: datetime, policy: GatePolicy | None = N
         rules.append("quiet_hours:deferred")
         return SendDecision(Outcome.DEFERRED, BlockReason.QUIET_HOURS, lawful, _dedupe(basis), tuple(rules))
     rules.append("quiet_hours")
+    return _allow(facts, now, policy, rules, basis)
+
+
+def _allow(
+    facts: SendFacts, now: datetime, policy: GatePolicy, rules: list[str], basis: list[uuid.UUID | None]
+) -> SendDecision:
+    """Allowed by every rule above, unless the inbox holds a text from the number not yet applied."""
+    if facts.inbox_pending:
+        rules.append("inbox_pending:deferred")
+        until = now + policy.inbox_pending_delay
+        return SendDecision(Outcome.DEFERRED, BlockReason.INBOX_PENDING, until, _dedupe(basis), tuple(rules))
+    rules.append("inbox_clear")
     return SendDecision(Outcome.ALLOWED, None, None, _dedupe(basis), tuple(rules))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -40,6 +41,15 @@ class WebhookInbox(Base):
         # The sweeper's scan: only pending rows, oldest first.
         Index("ix_webhook_inbox_pending", "received_at", postgresql_where=text("status = 'pending'")),
         Index("ix_webhook_inbox_failed", "received_at", postgresql_where=text("status = 'failed'")),
+        # The send gate's lookup: is a text from this number still waiting (worker/outbound/facts.py)?
+        Index("ix_webhook_inbox_pending_from", "from_index", postgresql_where=text("status = 'pending'")),
+        # ... and is an inbound SMS whose sender is not known waiting (stored before migration
+        # 0007 or by a receiver that predates it)? Then every send waits; normally empty.
+        Index(
+            "ix_webhook_inbox_pending_unknown_sender",
+            "received_at",
+            postgresql_where=text("status = 'pending' AND provider = 'twilio_sms' AND from_index IS NULL"),
+        ),
         {"schema": "core"},
     )
 
@@ -50,6 +60,12 @@ class WebhookInbox(Base):
     delivery_id: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str | None] = mapped_column(String(128))
     payload_encrypted: Mapped[str] = mapped_column(Text)
+    # The SMS sender's blind index (worker.phone.PhoneNumber.index), computed by the receiver,
+    # so that the send gate can defer texts to a number whose message is not yet applied
+    # (migration 0007). NULL for other providers, for a From that is not a number (ingest fails
+    # that row at once) and for SMS stored before the column existed: while such an SMS is
+    # pending, the gate defers every send (worker/outbound/facts.py).
+    from_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     received_at: Mapped[datetime] = created_at()
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -23,8 +23,14 @@ snapshot, which is what the lock-then-read order below needs:
    statement, reads each row's sender, whether an earlier attempt may have reached Twilio,
    the undeliverable code, an earlier confirmation, the marketing count in the last 24 h,
    the relationship (booking or inbound message), the customer's address (or the state staff
-   gave for a held row, worker/outbound/held.py), and the consent rows covering the send
-   (business-wide and the station's). It runs after the locks in a statement of its own:
+   gave for a held row, worker/outbound/held.py), the consent rows covering the send
+   (business-wide and the station's), and whether a text from the number is still pending
+   in the inbox (stored and acknowledged by the receiver, not yet applied by ingest, which
+   marks it processed in the same transaction as its consent effects; an index probe on the
+   sender's blind index, migration 0007), or an inbound SMS whose sender is not known (stored
+   before that migration or by an older receiver: it could be a STOP from anyone, so every
+   send waits for it; a second probe, once per statement). It runs after the locks in a
+   statement of its own:
    a READ COMMITTED statement reads the snapshot taken when it starts, so reads inside the
    locking statement could miss an opt-out committed while it waited.
 
@@ -116,6 +122,9 @@ _CLAIM_WITH_FACTS = (
         WHERE cu.station_id = c.station_id AND cu.phone_index = c.to_index AND cu.deleted_at IS NULL
           AND cu.address_encrypted IS NOT NULL
         ORDER BY cu.created_at LIMIT 1) AS address,
+      (EXISTS (SELECT 1 FROM core.webhook_inbox i WHERE i.from_index = c.to_index AND i.status = 'pending')
+       OR EXISTS (SELECT 1 FROM core.webhook_inbox i WHERE i.status = 'pending' AND i.provider = 'twilio_sms'
+                  AND i.from_index IS NULL)) AS inbox_pending,
       cs.id IS NOT NULL AS has_state, cs.station_id AS state_station_id, {_STATE_COLUMNS}
     FROM c
     LEFT JOIN identity.station_senders s ON s.id = c.sender_id
@@ -218,5 +227,6 @@ def _facts(rows: list[dict[str, Any]]) -> ClaimedRow:
         has_relationship=bool(row["relationship"]),
         marketing_sent_last_24h=int(row["marketing_24h"]),
         undeliverable_code=row["undeliverable"],
+        inbox_pending=bool(row["inbox_pending"]),
     )
     return ClaimedRow(row=row, facts=facts, e164=e164, maybe_sent=bool(row["maybe_sent"]))

@@ -54,8 +54,9 @@ POOL_SIZE = 8
 POOL_TIMEOUT_SECONDS = 5.0
 
 _INSERT = (
-    "INSERT INTO core.webhook_inbox (provider, provider_event_id, delivery_id, content_type, payload_encrypted)"
-    " VALUES (%(provider)s, %(event_id)s, %(delivery_id)s, %(content_type)s, %(payload)s)"
+    "INSERT INTO core.webhook_inbox"
+    " (provider, provider_event_id, delivery_id, content_type, payload_encrypted, from_index)"
+    " VALUES (%(provider)s, %(event_id)s, %(delivery_id)s, %(content_type)s, %(payload)s, %(from_index)s)"
     " ON CONFLICT (provider, provider_event_id) DO NOTHING RETURNING id"
 )
 
@@ -101,24 +102,39 @@ def store_engine() -> Engine:
 
 
 def _row(
-    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
+    provider: str,
+    event_id: str,
+    delivery_id: str | None,
+    content_type: str | None,
+    payload: str,
+    from_index: bytes | None,
 ) -> dict[str, Any]:
-    """The insert's parameters; the raw webhook is encrypted before it leaves the process."""
+    """The insert's parameters; the raw webhook is encrypted before it leaves the process.
+    ``from_index``: an inbound SMS sender's blind index, which the send gate looks up."""
     return {
         "provider": provider,
         "event_id": event_id,
         "delivery_id": delivery_id,
         "content_type": content_type,
         "payload": pii.encrypt(payload, kind="inbox"),
+        "from_index": from_index,
     }
 
 
-def store(*, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str) -> bool:
+def store(
+    *,
+    provider: str,
+    event_id: str,
+    delivery_id: str | None,
+    content_type: str | None,
+    payload: str,
+    from_index: bytes | None = None,
+) -> bool:
     """Insert the webhook (idempotent on provider + event id) and commit; True if it was new.
 
     Raises StoreUnavailable when the database cannot take it.
     """
-    params = _row(provider, event_id, delivery_id, content_type, payload)
+    params = _row(provider, event_id, delivery_id, content_type, payload, from_index)
     last: Exception | None = None
     for _attempt in (1, 2):
         try:
@@ -158,9 +174,10 @@ COMMITTERS = 4
 MAX_GROUP = 64
 
 _INSERT_GROUP = (
-    "INSERT INTO core.webhook_inbox (provider, provider_event_id, delivery_id, content_type, payload_encrypted)"
+    "INSERT INTO core.webhook_inbox"
+    " (provider, provider_event_id, delivery_id, content_type, payload_encrypted, from_index)"
     " SELECT * FROM unnest(%(provider)s::text[], %(event_id)s::text[], %(delivery_id)s::text[],"
-    " %(content_type)s::text[], %(payload)s::text[])"
+    " %(content_type)s::text[], %(payload)s::text[], %(from_index)s::bytea[])"
     " ON CONFLICT (provider, provider_event_id) DO NOTHING RETURNING provider, provider_event_id"
 )
 
@@ -183,12 +200,19 @@ class GroupStore:
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def store(
-        self, *, provider: str, event_id: str, delivery_id: str | None, content_type: str | None, payload: str
+        self,
+        *,
+        provider: str,
+        event_id: str,
+        delivery_id: str | None,
+        content_type: str | None,
+        payload: str,
+        from_index: bytes | None = None,
     ) -> bool:
         """``store`` for the event loop: True if new; StoreUnavailable when it was not committed in time."""
         if self._waiting >= self._max_waiting:
             raise StoreUnavailable(f"{self._waiting} webhooks already waiting for the database", reason="busy")
-        row = _row(provider, event_id, delivery_id, content_type, payload)
+        row = _row(provider, event_id, delivery_id, content_type, payload, from_index)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
         if self._running < COMMITTERS:
@@ -252,7 +276,7 @@ class GroupStore:
     async def _write(self, rows: list[dict[str, Any]]) -> list[bool]:
         """Insert the rows in one transaction and commit; per row, True if it was new."""
         params = {key: [r[key] for r in rows] for key in ("provider", "event_id", "delivery_id", "content_type",
-                                                           "payload")}
+                                                           "payload", "from_index")}
         last: Exception | None = None
         for _attempt in (1, 2):  # a connection the server dropped is retried once on a new one
             conn = await self._connection()

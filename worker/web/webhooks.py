@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 
 import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from compliance.errors import InvalidNumber
 from worker.ingest.kick import request_drain
 from worker.ingest.payloads import body_digest, sms_event_id, status_event_id
+from worker.phone import PhoneNumber
 from worker.settings import get_settings
 from worker.web import inbox_store
 from worker.web.kicker import Kicker
@@ -99,7 +102,12 @@ _kicker = Kicker(request_drain)
 
 
 async def _store(
-    provider: str, event_id: str, delivery_id: str | None, content_type: str | None, text: str
+    provider: str,
+    event_id: str,
+    delivery_id: str | None,
+    content_type: str | None,
+    text: str,
+    from_index: bytes | None = None,
 ) -> Response | None:
     """Store (committed on return) and kick; a 503 response when the database cannot take it, else None.
 
@@ -108,7 +116,8 @@ async def _store(
     """
     try:
         created = await inbox_store.group_store().store(
-            provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text
+            provider=provider, event_id=event_id, delivery_id=delivery_id, content_type=content_type, payload=text,
+            from_index=from_index,
         )
     except inbox_store.StoreUnavailable as exc:
         log.warning("webhook_not_stored", provider=provider, reason=exc.reason, error=str(exc))
@@ -119,6 +128,17 @@ async def _store(
     if not created:
         log.info("webhook_duplicate", provider=provider, event_id=event_id)
     return None
+
+
+def _sender_index(params: Mapping[str, str]) -> bytes | None:
+    """An inbound SMS sender's blind index, stored with the row: until ingest has applied the
+    text (a STOP, say), the send gate defers texts to this number (worker/outbound/facts.py).
+    The same parse ingest makes (worker.phone), then one HMAC. None when From is not a number:
+    ingest then fails the row with the reason."""
+    try:
+        return PhoneNumber.parse(params.get("From", "")).index
+    except InvalidNumber:
+        return None
 
 
 def _log_refused(request: Request, provider: str, check: TwilioCheck) -> None:
@@ -175,13 +195,15 @@ async def _twilio(request: Request, provider: str) -> Response:
         _log_refused(request, provider, check)
         return _plain(403, "invalid signature\n")
     params = check.params
-    event_id = sms_event_id(params, raw) if provider == "twilio_sms" else status_event_id(params, raw)
+    sms = provider == "twilio_sms"
+    event_id = sms_event_id(params, raw) if sms else status_event_id(params, raw)
     failure = await _store(
         provider,
         event_id,
         _header(request, "i-twilio-idempotency-token", 255),
         stored_type,
         raw.decode("utf-8", errors="replace"),
+        _sender_index(params) if sms else None,
     )
     if failure is not None:
         return failure

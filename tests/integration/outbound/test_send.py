@@ -8,7 +8,10 @@ stands still) keep real ones on truncated tables (``clean_db``, the helpers' def
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,10 +20,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.factories import make_booking, make_customer, make_station, phone
+from tests.support.webhooks import new_sid
 from worker import pii
 from worker.after_commit import pending_tasks
 from worker.consent.effects import cancel_after_opt_out, queue_opt_out_confirmation
@@ -41,6 +46,7 @@ from worker.outbox import enqueue
 from worker.provider.client import make_client, send_sms
 from worker.provider.fake import FakeTwilio
 from worker.settings import Settings, get_settings
+from worker.web import inbox_store
 
 LA = ZoneInfo("America/Los_Angeles")
 
@@ -521,6 +527,47 @@ def test_rate_limit_holds_the_second_message_of_a_one_per_second_sender(
     assert fake.sent_to(to2) == []
 
 
+def _send_tasks_waiting(broker: redis.Redis) -> list[tuple[list[str], datetime | None]]:
+    """The send tasks published to the broker (message ids, ETA), read from Celery's Redis queue."""
+    found = []
+    for raw in broker.lrange("msgworker", 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] == "tasks.send.send_messages":
+            _, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+            eta = message["headers"].get("eta")
+            found.append((kwargs["message_ids"], datetime.fromisoformat(eta) if eta else None))
+    return found
+
+
+def test_rate_limit_holds_the_next_token_for_the_row_and_schedules_its_send(
+    fake: FakeTwilio, db_scope: SessionScope, clean_redis: redis.Redis
+) -> None:
+    """At 1/s, the second row's token (due in ~1 s) is held for it and its send task is published with that
+    countdown; when it runs, the row goes at once, while a newcomer waits behind the held token."""
+    station_id, _ = setup_station(scope=db_scope)
+    to1, to2, to3 = (customer_with_booking(station_id, scope=db_scope) for _ in range(3))
+    a, b, c = (put(station_id, to, scope=db_scope) for to in (to1, to2, to3))
+    s = settings_with(OUTBOUND_RATE_LIMIT_ENABLED=True)
+    assert send_one(a, settings=s, scope=db_scope).status == "sent"
+    assert _send_tasks_waiting(clean_redis) == []
+    published = datetime.now(UTC)
+    assert (send_one(b, settings=s, scope=db_scope).reason) == "rate_limited"
+    [(ids, eta)] = _send_tasks_waiting(clean_redis)
+    assert ids == [str(b)]
+    assert eta is not None
+    due = row(b, scope=db_scope).not_before
+    assert 0.3 < (due - published).total_seconds() <= 1.1
+    assert due <= eta <= due + timedelta(seconds=0.2)  # never before the row is due
+    # The task's turn: the row is sent although the bucket is empty (its token was held for it).
+    time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()))
+    make_due(b, scope=db_scope)  # the test's one transaction keeps the database's now() still
+    assert send_one(b, settings=s, scope=db_scope).status == "sent"
+    # A newcomer now waits for the token after b's, a full second on.
+    assert send_one(c, settings=s, scope=db_scope).reason == "rate_limited"
+    assert 0.8 < (row(c, scope=db_scope).not_before - datetime.now(UTC)).total_seconds() <= 1.1
+    assert [len(fake.sent_to(to)) for to in (to1, to2, to3)] == [1, 1, 0]
+
+
 def test_rate_limit_charges_a_long_text_its_segments(fake: FakeTwilio, db_scope: SessionScope) -> None:
     """At 1 segment/s, a 3-segment text holds the sender's next text about 3 s; the basis records the 3 segments."""
     station_id, _ = setup_station(scope=db_scope)
@@ -626,3 +673,96 @@ def test_a_batch_decides_each_row_on_its_own_and_sends_the_allowed_in_parallel(
     assert fake.sent_to(b) == []
     snapshots = {row(i, scope=db_scope).gate_basis["snapshot"] for i in (allowed_1, blocked, deferred, allowed_2)}  # type: ignore[index]
     assert len(snapshots) == 1  # one decision statement for the batch
+
+
+def _inbound_waiting(number: str | None, *, provider: str = "twilio_sms", status: str = "pending") -> None:
+    """An inbound webhook stored as the receiver stores it (worker/web/inbox_store.py, committed), with the
+    sender's blind index (None: a sender not known, as on rows stored before migration 0007), left ``status``.
+    No drain runs in these tests, so a pending row stays pending."""
+    sid = new_sid()
+    payload = f"MessageSid={sid}&From=%2B1000&To=%2B1000&Body=STOP"
+    index = pii.blind_index(number, kind="phone") if number is not None else None
+    assert inbox_store.store(provider=provider, event_id=sid, delivery_id=None,
+                             content_type="application/x-www-form-urlencoded", payload=payload, from_index=index)
+    if status != "pending":
+        with session_scope() as s:
+            s.execute(text("UPDATE core.webhook_inbox SET status = :st, processed_at = now()"
+                           " WHERE provider_event_id = :sid"), {"st": status, "sid": sid})
+
+
+def test_a_text_waiting_in_the_inbox_defers_sends_to_its_sender_only(fake: FakeTwilio, clean_db: str) -> None:
+    """An acknowledged inbound SMS from the number, not yet applied (it may be a STOP): the number's text is
+    deferred a second (reason inbox_pending), nothing reaches Twilio; another number's text goes. Once ingest
+    has processed the row, the deferred text is sent."""
+    station_id, _ = setup_station()
+    to, other = customer_with_booking(station_id), customer_with_booking(station_id)
+    add_consent(None, to)
+    marketing, transactional, unrelated = (put(station_id, to, purpose="marketing"), put(station_id, to),
+                                           put(station_id, other))
+    _inbound_waiting(to)
+    noon = noon_la()
+
+    results = send_batch([marketing, transactional, unrelated], task_id="t", now=noon, settings=settings_with())
+
+    assert [(r.status, r.reason) for r in results] == [("deferred", "inbox_pending"), ("deferred", "inbox_pending"),
+                                                         ("sent", None)]
+    for mid in (marketing, transactional):
+        msg = row(mid)
+        assert msg.gate_reason == "inbox_pending"
+        assert msg.gate_basis is not None
+        assert msg.gate_basis["rules"][-1] == "inbox_pending:deferred"
+        assert msg.not_before == noon + timedelta(seconds=1)  # GatePolicy.inbox_pending_delay
+        assert attempts(mid) == []
+    assert fake.sent_to(to) == []
+    assert len(fake.sent_to(other)) == 1
+    # Ingest applied it (a plain text, say): the next decision lets both go.
+    with session_scope() as s:
+        s.execute(text("UPDATE core.webhook_inbox SET status = 'processed', processed_at = now()"))
+    make_due(marketing)
+    make_due(transactional)
+    again = send_batch([marketing, transactional], task_id="t2", now=noon_la(), settings=settings_with())
+    assert [r.status for r in again] == ["sent", "sent"]
+    assert row(marketing).gate_basis["rules"][-1] == "inbox_clear"  # type: ignore[index]
+    assert len(fake.sent_to(to)) == 2
+
+
+@pytest.mark.parametrize("status", ["processed", "failed"])
+def test_a_processed_or_failed_inbox_row_does_not_hold_sends(fake: FakeTwilio, clean_db: str, status: str) -> None:
+    """Only pending rows wait: a row ingest processed (its effects committed with it) or gave up on (it shows in
+    `msgworker inbox failed` for staff) holds nothing, so a poison row never blocks the number for good."""
+    station_id, _ = setup_station()
+    to = customer_with_booking(station_id)
+    _inbound_waiting(to, status=status)
+    assert send_one(put(station_id, to), settings=settings_with()).status == "sent"
+
+
+def test_an_inbound_sms_from_an_unknown_sender_defers_every_send(fake: FakeTwilio, clean_db: str) -> None:
+    """A pending SMS with no sender index (stored before migration 0007, or by an older receiver during a
+    deploy) could be a STOP from anyone: every send waits for it. A pending status callback (never an index)
+    holds nothing."""
+    station_id, _ = setup_station()
+    to = customer_with_booking(station_id)
+    _inbound_waiting(None, provider="twilio_status")
+    assert send_one(put(station_id, to), settings=settings_with()).status == "sent"
+    _inbound_waiting(None)
+    result = send_one(put(station_id, to), settings=settings_with())
+    assert (result.status, result.reason) == ("deferred", "inbox_pending")
+    assert len(fake.sent_to(to)) == 1
+
+
+def test_the_opt_out_confirmation_does_not_wait_for_the_inbox(fake: FakeTwilio, clean_db: str) -> None:
+    """After a STOP is applied, another text from the number waiting in the inbox does not hold the one
+    confirmation the law allows (it has its own deadline); a transactional text stays blocked as opted out."""
+    station_id, _ = setup_station()
+    to = customer_with_booking(station_id)
+    with session_scope() as s:
+        st = s.get(Station, station_id)
+        assert st is not None
+        result = record_event(s, phone_e164=to, kind="opt_out", purpose="all", source="sms_keyword",
+                              evidence={"body": "STOP"}, occurred_at=datetime.now(UTC), station_id=None)
+        confirmation = queue_opt_out_confirmation(s, station=st, phone_e164=to, event_id=result.event.id).id
+    _inbound_waiting(to)
+    assert send_one(confirmation, settings=settings_with()).status == "sent"
+    blocked = send_one(put(station_id, to), settings=settings_with())
+    assert (blocked.status, blocked.reason) == ("blocked", "opted_out")
+    assert len(fake.sent_to(to)) == 1

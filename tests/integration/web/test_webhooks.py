@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -515,3 +516,33 @@ def test_head_is_not_a_webhook(client: TestClient) -> None:
     assert inbox_rows() == []
     assert client.get(target, headers=headers).status_code == 200  # the same request as a GET
     assert len(inbox_rows()) == 1
+
+
+def _from_indexes() -> dict[str, bytes | None]:
+    with engine().connect() as conn:
+        rows = conn.execute(text("SELECT provider_event_id, from_index FROM core.webhook_inbox"))
+        return {r.provider_event_id: None if r.from_index is None else bytes(r.from_index) for r in rows}
+
+
+def test_an_inbound_sms_is_stored_with_its_senders_blind_index(client: TestClient) -> None:
+    """POST, GET and the JSON variant store the sender's blind index (the key the outbox and the gate use) with
+    the row, so the send gate can see the text is waiting; a From that is not a number, a status callback and a
+    Meta event store none. The number is never logged."""
+    post_sid, get_sid, json_sid, bad_sid, status_sid = (new_sid() for _ in range(5))
+    with capture_logs() as logs:
+        body, headers = signed_form(SMS_PATH, sms_pairs(sid=post_sid, from_=FROM, to=TO, body="STOP"))
+        assert client.post(SMS_PATH, content=body, headers=headers).status_code == 200
+        target, headers = signed_get(SMS_PATH, sms_pairs(sid=get_sid, from_=FROM, to=TO, body="STOP"))
+        assert client.get(target, headers=headers).status_code == 200
+        raw = json.dumps({"MessageSid": json_sid, "From": FROM, "To": TO, "Body": "STOP"}).encode()
+        url = f"{SMS_PATH}?bodySHA256={hashlib.sha256(raw).hexdigest()}"
+        headers = {"Content-Type": "application/json", "X-Twilio-Signature": twilio_signature(PUBLIC_BASE + url, [])}
+        assert client.post(url, content=raw, headers=headers).status_code == 200
+        body, headers = signed_form(SMS_PATH, sms_pairs(sid=bad_sid, from_="not-a-number", to=TO, body="STOP"))
+        assert client.post(SMS_PATH, content=body, headers=headers).status_code == 200
+        body, headers = signed_form(STATUS_PATH, status_pairs(sid=status_sid, status="sent", to=FROM))
+        assert client.post(STATUS_PATH, content=body, headers=headers).status_code == 200
+    index = pii.blind_index(FROM, kind="phone")
+    assert _from_indexes() == {post_sid: index, get_sid: index, json_sid: index, bad_sid: None,
+                               f"{status_sid}:sent": None}
+    assert FROM[2:] not in repr(logs)

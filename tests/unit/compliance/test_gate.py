@@ -296,3 +296,49 @@ def test_decision_is_a_frozen_json_ready_value() -> None:
         ],
     }
     assert isinstance(d, SendDecision)
+
+
+TOLL_FREE = locate("+18005550199")  # no zone: marketing to it is held (zone_unknown)
+
+
+@pytest.mark.parametrize(
+    ("name", "f", "now", "outcome", "reason"),
+    [
+        ("marketing waits for the inbox", facts(M, business=CONSENTED, inbox_pending=True), NOON_NY, DEFERRED,
+         BlockReason.INBOX_PENDING),
+        ("a transactional text waits too", facts(T, inbox_pending=True), NOON_NY, DEFERRED, BlockReason.INBOX_PENDING),
+        ("a HELP or opt-in reply waits too", facts(C, in_reply_to_event_id=E_LAST, inbox_pending=True), NOON_NY,
+         DEFERRED, BlockReason.INBOX_PENDING),
+        ("the opt-out confirmation does not wait",
+         facts(C, business=OPTED_OUT, in_reply_to_event_id=E_OPT_OUT, inbox_pending=True), NOON_NY, ALLOWED, None),
+        ("a block wins over the wait", facts(M, inbox_pending=True), NOON_NY, BLOCKED,
+         BlockReason.NO_MARKETING_CONSENT),
+        ("opted out: blocked, not deferred", facts(T, business=OPTED_OUT, inbox_pending=True), NOON_NY, BLOCKED,
+         BlockReason.OPTED_OUT),
+        ("an unplaceable number is held, not deferred",
+         facts(M, business=CONSENTED, location=TOLL_FREE, inbox_pending=True), NOON_NY, BLOCKED,
+         BlockReason.ZONE_UNKNOWN),
+        ("quiet hours defer to the morning, not a second", facts(M, business=CONSENTED, inbox_pending=True),
+         datetime(2026, 5, 6, 3, 0, tzinfo=NY), DEFERRED, BlockReason.QUIET_HOURS),
+        ("nothing pending: allowed", facts(M, business=CONSENTED, inbox_pending=False), NOON_NY, ALLOWED, None),
+    ],
+)
+def test_a_text_waiting_in_the_inbox_defers_every_send_but_the_opt_out_confirmation(
+    name: str, f: SendFacts, now: datetime, outcome: Outcome, reason: BlockReason | None
+) -> None:
+    """A text from the number not yet applied (maybe a STOP) defers what would be allowed, but not the opt-out
+    confirmation."""
+    decision = evaluate_send(f, now)
+    assert (decision.outcome, decision.reason) == (outcome, reason), name
+    if reason is BlockReason.INBOX_PENDING:
+        assert decision.defer_until == now + GatePolicy().inbox_pending_delay
+        assert decision.rules[-1] == "inbox_pending:deferred"
+    if outcome is ALLOWED and not f.inbox_pending:
+        assert decision.rules[-1] == "inbox_clear"
+
+
+def test_the_inbox_wait_is_configurable() -> None:
+    """GatePolicy.inbox_pending_delay sets how far the send is deferred."""
+    policy = GatePolicy(inbox_pending_delay=timedelta(seconds=2))
+    decision = evaluate_send(facts(T, inbox_pending=True), NOON_NY, policy)
+    assert decision.defer_until == NOON_NY + timedelta(seconds=2)
