@@ -38,7 +38,7 @@ from compliance.gate import GatePolicy, Outcome, SendPurpose, evaluate_send
 from compliance.segments import SegmentCount, count_segments
 from worker.models.outbox import OutboxStatus
 from worker.outbound.facts import ClaimedRow, gate_policy, read_sendable
-from worker.outbound.rate_limit import bucket
+from worker.outbound.rate_limit import take_or_reserve
 from worker.settings import Settings
 
 __all__ = ["ClaimedRow", "Prepared", "SendResult", "claim_batch", "decide", "decide_batch"]
@@ -191,9 +191,11 @@ def decide_batch(
             if settings.OUTBOUND_RATE_LIMIT_ENABLED:
                 # Twilio's MPS counts segments: a 3-segment text takes 3 tokens.
                 rate = float(claimed.row["rate_per_second"] or 1.0)
-                wait = bucket().take(str(claimed.row["sender_id"]), rate, cost=segments.segments)
+                wait = take_or_reserve(session, sender_id=str(claimed.row["sender_id"]), message_id=message_id,
+                                       rate=rate, cost=segments.segments)
             if wait > 0:
-                # Back to the outbox: the release tick brings it back when a token is due.
+                # Back to the outbox until its token is due (its send task then, if the token is
+                # reserved for it: worker/outbound/rate_limit.py; else the release tick).
                 status, not_before = OutboxStatus.PENDING, now + timedelta(seconds=wait)
                 results.append(SendResult(message_id, OutboxStatus.PENDING, "rate_limited"))
                 log.debug("send_rate_limited", message_id=str(message_id), segments=segments.segments, wait_s=wait)

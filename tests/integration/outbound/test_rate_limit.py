@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from worker.outbound.rate_limit import TokenBucket
+from worker.outbound.rate_limit import Reservation, TokenBucket
 
 
 @pytest.fixture
@@ -106,3 +106,41 @@ def test_debt_outlives_the_time_a_full_refill_takes(tb: TokenBucket) -> None:
     time.sleep(1.2)
     wait = tb.take("debt", 10.0, capacity=1)
     assert 1.6 <= wait <= 1.8
+
+
+def test_a_token_due_within_the_horizon_is_held_for_its_row(tb: TokenBucket, clean_redis: redis.Redis) -> None:
+    """At 1/s: the second row gets the token due in ~1 s held for it, the third the one after; each holder
+    is handed its own token when it asks again, and nobody else can spend them."""
+    assert tb.take("lc", 1.0) == 0.0
+    second = tb.reserve("lc", 1.0, holder="row-2", horizon=2.0)
+    third = tb.reserve("lc", 1.0, holder="row-3", horizon=2.0)
+    assert second.reserved
+    assert 0.9 <= second.wait <= 1.0
+    assert third.reserved
+    assert 1.9 <= third.wait <= 2.0
+    # Beyond the horizon: told when to come back, nothing held.
+    fourth = tb.reserve("lc", 1.0, holder="row-4", horizon=2.0)
+    assert not fourth.reserved
+    assert 2.9 <= fourth.wait <= 3.0
+    assert clean_redis.exists("msgworker:rate:held:row-4") == 0
+    # A plain take waits behind both held tokens.
+    assert 2.8 <= tb.take("lc", 1.0) <= 3.0
+    # Each holder is handed its token once, however full or empty the bucket is.
+    assert tb.reserve("lc", 1.0, holder="row-2", horizon=2.0) == Reservation(0.0, reserved=False)
+    assert tb.reserve("lc", 1.0, holder="row-3", horizon=2.0) == Reservation(0.0, reserved=False)
+    again = tb.reserve("lc", 1.0, holder="row-2", horizon=2.0)
+    assert again.wait > 2.8
+
+
+def test_a_held_token_expires_unspent(tb: TokenBucket, clean_redis: redis.Redis) -> None:
+    """A held token lives its wait plus ten seconds: a row blocked meanwhile leaves nothing spendable behind."""
+    assert tb.take("ttl", 1.0) == 0.0
+    assert tb.reserve("ttl", 1.0, holder="row-x", horizon=2.0).reserved
+    ttl_ms = clean_redis.pttl("msgworker:rate:held:row-x")
+    assert 10_000 < ttl_ms <= 11_000
+
+
+def test_reserving_needs_a_horizon(tb: TokenBucket) -> None:
+    """A reservation with no horizon would be a plain take in disguise; it is refused."""
+    with pytest.raises(ValueError, match="horizon"):
+        tb.reserve("x", 1.0, holder="row", horizon=0)
