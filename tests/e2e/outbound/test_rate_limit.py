@@ -1,0 +1,48 @@
+"""The per-sender rate end to end: a backlog -> beat's release tick -> celery send tasks (and the tasks
+the rate limit schedules itself) -> fake Twilio, whose receive times are the evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.factories import make_booking, make_customer, make_station, phone
+from tests.support import processes
+from tests.support.processes import Proc, wait_for
+from worker.db import session_scope
+from worker.outbox import enqueue
+from worker.provider.fake import FakeTwilio
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_backlogged_long_code_sends_at_its_rate_and_never_above(
+    fake_twilio: FakeTwilio, worker_proc: Proc, proc_dir: Path
+) -> None:
+    """Seven texts due at once on a 1 segment/s sender: one a second, so the six gaps take ~6 s (not the
+    ~9 s of waiting for the next release tick after each token), and no second ever holds more than the
+    rate plus the bucket's one banked token."""
+    numbers = [phone() for _ in range(7)]
+    with session_scope() as s:
+        station = make_station(s)  # its sender's rate_per_second is the default, 1
+        for i, number in enumerate(numbers):
+            make_booking(s, make_customer(s, station, phone_e164=number))
+            enqueue(s, station=station, to=number, body=f"Your chef arrives at 6pm ({i})", purpose="transactional",
+                    idempotency_key=f"e2e-rate-{i}")
+    beat = processes.start_beat(proc_dir)
+    try:
+        wanted = set(numbers)
+
+        def creates() -> list[float]:
+            return sorted(r.at.timestamp() for r in fake_twilio.requests
+                          if r.method == "POST" and r.status == 201 and r.param("To") in wanted)
+
+        wait_for(lambda: len(creates()) == 7, timeout=40, what="seven texts sent", log=worker_proc.log_path)
+    finally:
+        beat.stop()
+    times = creates()
+    span = times[-1] - times[0]
+    assert 5.9 <= span <= 7.2, [round(t - times[0], 2) for t in times]
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert busiest <= 2, [round(t - times[0], 2) for t in times]
