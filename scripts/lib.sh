@@ -99,3 +99,18 @@ ensure_browser() {
         return 1
     fi
 }
+
+
+# The e2e tests run once more through a private PgBouncer in transaction pooling mode
+# (MSGWORKER_TEST_PGBOUNCER=1, tests/support/pgbouncer.py), which needs Debian's pgbouncer
+# binary. Installed here if missing (root + apt); the service the package ships is not used.
+ensure_pgbouncer() {
+    if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then return 0; fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "== installing Debian's pgbouncer for the e2e tests through a transaction pooler" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+    else
+        echo "error: the e2e tests through PgBouncer need pgbouncer (Debian package pgbouncer); install it and rerun" >&2
+        return 1
+    fi
+}

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from tests.support import processes  # noqa: E402
 from tests.support.cli import cli  # noqa: E402, F401 - a fixture, shared by the CLI tests
+from tests.support.pgbouncer import PgBouncer  # noqa: E402
 from worker import migrate  # noqa: E402
 from worker import settings as settings_module  # noqa: E402
 from worker.db import SessionScope, engine, reset_engine  # noqa: E402
@@ -47,14 +48,24 @@ def _admin_exec(sql: str) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def database() -> Iterator[str]:
-    """Create this run's database, migrate it to head, drop it at the end."""
+    """Create this run's database, migrate it to head, drop it at the end.
+
+    Migrations always run on a direct connection (with MSGWORKER_TEST_PGBOUNCER=1 too): DDL and
+    Alembic's own statements are no business of a transaction pooler.
+    """
     _admin_exec(f'CREATE DATABASE "{test_env.DB_NAME}"')
     url = TEST_ENV["DATABASE_URL"]
+    bouncer = None
     try:
-        migrate.upgrade("head", url)
+        migrate.upgrade("head", test_env.DIRECT_DATABASE_URL)
+        if test_env.PGBOUNCER_PORT is not None:
+            bouncer = PgBouncer(test_env.PGBOUNCER_PORT, test_env.DB_NAME)
+            bouncer.start()
         yield url
     finally:
         reset_engine()
+        if bouncer is not None:
+            bouncer.stop()
         _admin_exec(f'DROP DATABASE IF EXISTS "{test_env.DB_NAME}" WITH (FORCE)')
         test_env.release_redis_db(_REDIS_DB)
 

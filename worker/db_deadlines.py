@@ -60,16 +60,30 @@ class NoAnswer(psycopg.OperationalError):
 
 
 def connect_params(settings: Settings, *, statement_timeout_ms: int, lock_timeout_ms: int) -> dict[str, Any]:
-    """libpq parameters for a connection: the deadlines above and the server-side timeouts."""
-    return {
+    """Parameters for a connection: the deadlines above and the server-side timeouts.
+
+    Behind a transaction-mode pooler (``DATABASE_TRANSACTION_POOLER``) a client's transactions
+    take turns on server sessions shared with other clients, so two things of a session cannot
+    be used: a statement prepared by name (psycopg prepares a query on its fifth run, or at
+    once with ``prepare=True``; PgBouncer before 1.21 passes the name to whichever session the
+    next transaction gets, where it is missing or another client's), hence
+    ``prepare_threshold=None``, which psycopg honours even over ``prepare=True``; and start-up
+    ``options`` (PgBouncer refuses the parameter), hence the server-side timeouts must then be
+    the role's or the pool's settings (docs/operations.md "Behind PgBouncer").
+    """
+    params: dict[str, Any] = {
         "connect_timeout": settings.DATABASE_CONNECT_TIMEOUT,
         "keepalives": 1,
         "keepalives_idle": KEEPALIVES_IDLE,
         "keepalives_interval": KEEPALIVES_INTERVAL,
         "keepalives_count": KEEPALIVES_COUNT,
         "tcp_user_timeout": int(settings.DATABASE_TCP_USER_TIMEOUT * 1000),
-        "options": f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}",
     }
+    if settings.DATABASE_TRANSACTION_POOLER:
+        params["prepare_threshold"] = None
+    else:
+        params["options"] = f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}"
+    return params
 
 
 def libpq_url(sqlalchemy_url: str) -> str:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     DATABASE_TCP_USER_TIMEOUT: float = Field(default=20.0, gt=0)
     # Longer than the 30 s statement_timeout, so a live server stops a slow statement first.
     DATABASE_ANSWER_TIMEOUT: float = Field(default=40.0, gt=0)
+    # DATABASE_URL points at a pooler in transaction mode (PgBouncer pool_mode=transaction):
+    # consecutive transactions of one connection may run on different server sessions, so no
+    # named prepared statements and no start-up options (docs/operations.md "Behind PgBouncer").
+    DATABASE_TRANSACTION_POOLER: bool = False
     CELERY_BROKER_URL: str = "redis://127.0.0.1:6379/0"
     # Redis for rate limits and single-flight locks; defaults to the broker's Redis.
     REDIS_URL: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import uuid
 
 import redis
@@ -18,6 +19,16 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RUN_ID = uuid.uuid4().hex[:10]
 DB_NAME = f"msgworker_test_{RUN_ID}"
+# PostgreSQL itself; migrations and database creation always go here.
+DIRECT_DATABASE_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+# MSGWORKER_TEST_PGBOUNCER=1: every process (the test's own included) reaches the database
+# through a private PgBouncer in transaction mode on this port (tests/support/pgbouncer.py,
+# started by the session's database fixture), as deployments with many hosts do.
+PGBOUNCER_PORT: int | None = None
+if os.environ.get("MSGWORKER_TEST_PGBOUNCER") == "1":
+    with socket.socket() as _s:
+        _s.bind(("127.0.0.1", 0))
+        PGBOUNCER_PORT = int(_s.getsockname()[1])
 
 TEST_PII_KEY = base64.urlsafe_b64encode(b"test-pii-key-0123456789abcdefghi").decode()
 TEST_INDEX_KEY = base64.urlsafe_b64encode(b"test-index-key-0123456789abcdefg").decode()
@@ -49,7 +60,7 @@ def release_redis_db(n: int) -> None:
 def configure_environment(redis_db: int) -> dict[str, str]:
     env = {
         "APP_ENV": "test",
-        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}",
+        "DATABASE_URL": DIRECT_DATABASE_URL,
         "CELERY_BROKER_URL": f"{REDIS_BASE}/{redis_db}",
         "REDIS_URL": f"{REDIS_BASE}/{redis_db}",
         "PUBLIC_BASE_URL": "https://hooks.example.test",
@@ -63,5 +74,8 @@ def configure_environment(redis_db: int) -> dict[str, str]:
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }
+    if PGBOUNCER_PORT is not None:
+        env["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{PGBOUNCER_PORT}/{DB_NAME}"
+        env["DATABASE_TRANSACTION_POOLER"] = "true"
     os.environ.update(env)
     return env
