@@ -30,7 +30,7 @@ from psycopg.rows import namedtuple_row
 
 from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
 from worker.db_deadlines import connect_params, libpq_url
-from worker.reports.prefetch import prefetched
+from worker.reports.prefetch import json_from_text, prefetched
 from worker.settings import get_settings
 
 __all__ = ["RANGE_CHECKED", "BackgroundCheck", "ChainResult", "check_range"]
@@ -111,6 +111,7 @@ class ChainResult:
 
 def _check_events(conn: psycopg.Connection[Any], params: dict[str, Any], result: ChainResult) -> None:
     with conn.cursor(name="chain_rows", binary=True, row_factory=namedtuple_row) as cur:
+        json_from_text(cur)
         cur.execute(_EVENTS, params)
         first: Any = None
         row: Any = None

@@ -39,7 +39,7 @@ from compliance.report_rules import (
 )
 from compliance.report_tally import Tally
 from worker import pii
-from worker.reports.prefetch import prefetched
+from worker.reports.prefetch import json_from_text, prefetched
 from worker.reports.snapshot import ReadSnapshot
 
 __all__ = ["COLUMNS", "RangeParams", "overdue_reviews", "seq_bounds", "stream_rows"]
@@ -260,6 +260,7 @@ def stream_rows(snap: ReadSnapshot, params: RangeParams, tally: Tally) -> Iterat
         return
     by_code = snap.station_by_code()
     with snap.conn.cursor(name="opt_out_rows", binary=True) as cur:
+        json_from_text(cur)
         cur.execute(_ROWS, {**params.sql(), "lo": bounds[0], "hi": bounds[1]})
         for rec in prefetched(cur, _ITERSIZE):
             built = _build(rec, snap, by_code, params.unmask)
