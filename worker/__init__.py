@@ -13,6 +13,10 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     if name == "celery":
         _refuse_unusable_settings()
+        # Before anything imports prometheus_client: the pool children inherit the directory.
+        from worker.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir()
         from worker.app import app
 
         return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import structlog
@@ -10,6 +11,7 @@ from celery import Celery, signals
 from worker.beat import quiet_idle_ticks
 from worker.db import reset_engine
 from worker.logging import configure_logging
+from worker.metrics import process_exited
 from worker.settings import get_settings
 
 TASK_MODULES = [
@@ -30,6 +32,21 @@ def _setup_logging(**_: Any) -> None:
     s = get_settings()
     configure_logging(s.LOG_LEVEL, s.LOG_FORMAT)
     quiet_idle_ticks()  # worker and beat: a tick that found nothing is a DEBUG line
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    # The main process serves what its pool children count (worker/metrics_worker.py).
+    s = get_settings()
+    if s.WORKER_METRICS_PORT:
+        from worker.metrics_worker import serve
+
+        serve(s.WORKER_METRICS_HOST, s.WORKER_METRICS_PORT)
+
+
+@signals.worker_process_shutdown.connect
+def _child_exits(pid: int | None = None, **_: Any) -> None:
+    process_exited(pid or os.getpid())
 
 
 @signals.worker_process_init.connect

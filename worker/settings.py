@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     DASHBOARD_IDLE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
     DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1, le=7 * 24)
 
+    # The Celery worker's Prometheus endpoint (docs/operations.md#metrics-and-alerts), served by
+    # its main process for its pool children; 0 turns it off. The receiver serves /metrics on
+    # its own port. One port per worker process on a host.
+    WORKER_METRICS_HOST: str = "127.0.0.1"
+    WORKER_METRICS_PORT: int = Field(default=9101, ge=0, le=65535)
+
     # Outbound (docs: README "Sending"). Per-sender token bucket at station_senders.rate_per_second.
     OUTBOUND_RATE_LIMIT_ENABLED: bool = True
     # At most this many marketing texts per number per rolling 24 h (docs/compliance.md#frequency-caps).

@@ -6,6 +6,7 @@ import typer
 import uvicorn
 
 from worker.cli.common import setup
+from worker.metrics import prepare_multiprocess_dir
 
 
 def web(
@@ -15,6 +16,8 @@ def web(
 ) -> None:
     """Serve the webhook receiver and admin API (ASGI, uvicorn)."""
     setup()
+    # Every uvicorn worker counts into one directory; /metrics adds them up (worker/metrics.py).
+    prepare_multiprocess_dir()
     uvicorn.run(
         "worker.web.app:create_app",
         factory=True,

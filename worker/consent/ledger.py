@@ -43,6 +43,7 @@ from compliance.consent_rules import (
     validate,
 )
 from compliance.errors import LedgerConflict
+from worker import metrics
 from worker.consent.state import SNAPSHOT_FIELDS, STATE_ROWS_SQL, parse_state_rows, snapshot_of
 from worker.consent.verify import VerifyReport, verify
 from worker.db import driver_connection
@@ -242,6 +243,7 @@ def record_events(session: Session, items: Sequence[EventInput]) -> list[Outcome
     if changed:
         ordered = sorted(changed, key=lambda k: (k[0], str(k[1])))
         _upsert_states(session, [(idx, scope, states[idx][scope], encrypted[idx]) for idx, scope in ordered])
+    metrics.consent_events(session, [(r["kind"], r["source"], r["occurred_at"]) for r in rows])
     return outcomes
 
 

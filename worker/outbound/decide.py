@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from compliance.gate import GatePolicy, Outcome, SendPurpose, evaluate_send
 from compliance.segments import SegmentCount, count_segments
+from worker import metrics
 from worker.models.outbox import OutboxStatus
 from worker.outbound.facts import ClaimedRow, gate_policy, read_sendable
 from worker.outbound.rate_limit import take_or_reserve
@@ -182,6 +183,7 @@ def decide_batch(
         in_batch = went_out[to_index]
         claimed = _evaluate(undecided, now, policy, in_batch)
         message_id, decision = claimed.row["id"], claimed.decided
+        metrics.send_decided(session, claimed.facts, decision)
         reason = decision.reason.value if decision.reason else None
         status, not_before, attempt_id = decision.outcome.value, decision.defer_until, None
         segments = count_segments(claimed.row["body"])
@@ -197,6 +199,7 @@ def decide_batch(
                 # Back to the outbox until its token is due (its send task then, if the token is
                 # reserved for it: worker/outbound/rate_limit.py; else the release tick).
                 status, not_before = OutboxStatus.PENDING, now + timedelta(seconds=wait)
+                metrics.rate_limit_wait(session, wait)
                 results.append(SendResult(message_id, OutboxStatus.PENDING, "rate_limited"))
                 log.debug("send_rate_limited", message_id=str(message_id), segments=segments.segments, wait_s=wait)
             else:

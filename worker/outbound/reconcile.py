@@ -44,7 +44,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from twilio.rest import Client
 
-from worker import pii
+from worker import metrics, pii
 from worker.models import OutboundMessage
 from worker.models.outbox import OutboxStatus
 from worker.outbound.delivery import apply_pending_events, lock_sid
@@ -184,6 +184,7 @@ def settle(session: Session, row: Candidate, found: list[FoundMessage], s: Setti
         apply_pending_events(session, msg)
         log.info("reconcile_found", message_id=str(rid), provider_sid=match.sid)
         report.found.append(rid)
+        metrics.reconciled(session, "found")
         return
     age = datetime.now(UTC) - started_at
     if age < timedelta(seconds=s.OUTBOUND_RECONCILE_ABSENT_SECONDS):
@@ -200,3 +201,4 @@ def settle(session: Session, row: Candidate, found: list[FoundMessage], s: Setti
     msg.not_before = datetime.now(UTC)
     log.warning("reconcile_absent_requeued", message_id=str(rid), age_seconds=int(age.total_seconds()))
     report.requeued.append(rid)
+    metrics.reconciled(session, "absent")

@@ -22,8 +22,10 @@ worker looked dead); the attempt row always records what happened.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select, text
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
 from compliance.twilio_errors import Category, classify
+from worker import metrics
 from worker.consent.ledger import record_carrier_opt_out
 from worker.locks import LockNamespace, lock_number, text_key
 from worker.models import OutboundMessage
@@ -61,7 +64,8 @@ _ACCEPT_ROWS = text(
       delivery_status = u.delivery_status, updated_at = now()
     FROM unnest(CAST(:ids AS uuid[]), CAST(:sids AS text[]), CAST(:statuses AS text[])) AS u(id, sid, delivery_status)
     WHERE o.id = u.id AND o.status = 'sending'
-    RETURNING o.id
+    RETURNING o.id, (SELECT extract(epoch FROM o.sent_at - e.recorded_at) FROM compliance.consent_events e
+                     WHERE o.purpose = 'compliance' AND e.id = o.in_reply_to_event_id AND e.kind = 'opt_out')
     """
 )
 _ORPHAN_EVENTS = text(
@@ -77,7 +81,8 @@ def record_accepted(session: Session, accepted: Sequence[tuple[Prepared, SentMes
     sids = [sent.sid for _, sent in accepted]
     session.execute(_LOCK_SIDS, {"ns": int(LockNamespace.DELIVERY_SID), "keys": sorted({text_key(s) for s in sids})})
     session.execute(_ACCEPT_ATTEMPTS, {"attempt_ids": [p.attempt_id for p, _ in accepted], "sids": sids})
-    updated = set(
+    # Each updated row, with the seconds from its opt-out to now when it confirms one.
+    updated: dict[uuid.UUID, Any] = dict(
         session.execute(
             _ACCEPT_ROWS,
             {
@@ -85,8 +90,9 @@ def record_accepted(session: Session, accepted: Sequence[tuple[Prepared, SentMes
                 "sids": sids,
                 "statuses": [sent.status for _, sent in accepted],
             },
-        ).scalars()
+        ).tuples()
     )
+    metrics.sends_accepted(session, [float(s) for s in updated.values() if s is not None])
     # Callbacks that beat us here were stored without an outbound row: attach them now.
     for sid in session.execute(_ORPHAN_EVENTS, {"sids": sids}).scalars():
         msg = session.execute(
@@ -166,6 +172,7 @@ def record_error(session: Session, prep: Prepared, exc: TwilioRestException, set
     _finish_attempt(
         session, prep, outcome=outcome, http_status=exc.status, error_code=code, error_message=str(exc.msg)
     )
+    metrics.twilio_error(session, code or exc.status)
     if msg is None:
         return SendResult(prep.message_id, "skipped", "row_changed", error_code=code)
     msg.error_code = code
@@ -203,6 +210,7 @@ def record_transport_error(session: Session, prep: Prepared, exc: BaseException,
         outcome="retryable" if never_reached else "timeout",
         error_message=f"{type(exc).__name__}: {str(exc)[:300]}",
     )
+    metrics.twilio_error(session, None)
     if msg is None:
         return SendResult(prep.message_id, "skipped", "row_changed")
     if never_reached:

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from worker.logging import configure_logging
+from worker.metrics import exposition
 from worker.settings import get_settings
 from worker.web.readiness import Readiness
 
@@ -57,6 +58,13 @@ def create_app() -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # Counters only, from memory-mapped files: no database, no pool (worker/metrics.py). Keep it
+    # off the internet like /api (the proxy forwards only /webhooks/).
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:

@@ -40,6 +40,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from compliance.errors import InvalidNumber
+from worker import metrics
 from worker.ingest.kick import request_drain
 from worker.ingest.payloads import body_digest, sms_event_id, status_event_id
 from worker.phone import PhoneNumber
@@ -226,12 +227,12 @@ async def _guarded(request: Request, provider: str) -> Response:
 
 async def twilio_sms(request: Request) -> Response:
     """Inbound SMS/MMS (Twilio messaging webhook): stored, then answered with empty TwiML."""
-    return await _guarded(request, "twilio_sms")
+    return metrics.webhook("twilio_sms", await _guarded(request, "twilio_sms"))
 
 
 async def twilio_status(request: Request) -> Response:
     """Outbound message status callbacks."""
-    return await _guarded(request, "twilio_status")
+    return metrics.webhook("twilio_status", await _guarded(request, "twilio_status"))
 
 
 async def meta_verify(request: Request) -> Response:
@@ -269,7 +270,7 @@ async def _meta(request: Request) -> Response:
 
 async def meta_events(request: Request) -> Response:
     """Messenger and Instagram message notifications."""
-    return await _guarded(request, "meta")
+    return metrics.webhook("meta", await _guarded(request, "meta"))
 
 
 # Plain Starlette routes: these endpoints take the raw request and need none of FastAPI's
