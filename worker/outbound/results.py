@@ -82,16 +82,15 @@ def record_accepted(session: Session, accepted: Sequence[tuple[Prepared, SentMes
     session.execute(_LOCK_SIDS, {"ns": int(LockNamespace.DELIVERY_SID), "keys": sorted({text_key(s) for s in sids})})
     session.execute(_ACCEPT_ATTEMPTS, {"attempt_ids": [p.attempt_id for p, _ in accepted], "sids": sids})
     # Each updated row, with the seconds from its opt-out to now when it confirms one.
-    updated: dict[uuid.UUID, Any] = dict(
-        session.execute(
-            _ACCEPT_ROWS,
-            {
-                "ids": [p.message_id for p, _ in accepted],
-                "sids": sids,
-                "statuses": [sent.status for _, sent in accepted],
-            },
-        ).tuples()
+    result = session.execute(
+        _ACCEPT_ROWS,
+        {
+            "ids": [p.message_id for p, _ in accepted],
+            "sids": sids,
+            "statuses": [sent.status for _, sent in accepted],
+        },
     )
+    updated: dict[uuid.UUID, Any] = {row[0]: row[1] for row in result}
     metrics.sends_accepted(session, [float(s) for s in updated.values() if s is not None])
     # Callbacks that beat us here were stored without an outbound row: attach them now.
     for sid in session.execute(_ORPHAN_EVENTS, {"sids": sids}).scalars():
