@@ -114,3 +114,17 @@ ensure_pgbouncer() {
         return 1
     fi
 }
+
+
+# The alert rules (docs/alerts.yml) are tested with Prometheus' promtool (tests/unit/project/test_alerts.py),
+# from Debian's prometheus package. Installed here if missing (root + apt); the server it ships is not started.
+ensure_promtool() {
+    if command -v promtool >/dev/null 2>&1; then return 0; fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "== installing Debian's prometheus package for promtool" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        echo "error: the alert rule tests need promtool (Debian package prometheus); install it and rerun" >&2
+        return 1
+    fi
+}

@@ -13,6 +13,7 @@ ensure_redis
 ensure_wordlists
 ensure_fault_suite_tools
 ensure_browser
+ensure_promtool
 
 status=0
 echo "== ruff check ." >&2
