@@ -16,8 +16,23 @@ that commit, so a rollback here would re-plan every query and misstate the cost.
 worker and beat and a fake Twilio process (``msgworker fake-twilio``), rate limits off, and
 measures N / (last sent_at - first decided_at), from the rows themselves.
 
+``rate``: one sender with a configured rate (segments/s) and a backlog larger than it can send
+in the measured time, rate limits on, a real celery worker and beat, and the fake Twilio in this
+process so its receive times are exact. After a warm-up (the bucket starts full), efficiency =
+segments Twilio received in the next ``--seconds`` / (rate x seconds); and over the whole run,
+the most segments received in any 1-second window, which must stay within rate + the bucket's
+capacity (one second's worth).
+
+``stop``: no send after an acknowledged STOP (issue 16 point 2): STOPs posted to the real
+receiver while marketing texts to the same numbers fall due, half with the worker running and
+half while it is stopped, then restarted; counts the texts Twilio received after their
+number's STOP was answered 200 (must be 0) and the STOP honour latency from that 200
+(``bench_stop``).
+
     .venv/bin/python bench/send.py gate --numbers 1000000 --samples 5000
     .venv/bin/python bench/send.py throughput --messages 3000 --concurrency 4
+    .venv/bin/python bench/send.py rate --rate 5 --seconds 60
+    .venv/bin/python bench/send.py stop --numbers 2000 --restart warm
 """
 
 from __future__ import annotations
@@ -33,10 +48,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,7 +258,9 @@ def bench_gate(url: str, total: int, samples: int) -> None:
     print("outcomes:", dict(sorted(outcomes.items())))
 
 
-def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, chunk: int) -> None:
+def seed_backlog(code: str, prefix: str, nums: list[str], body: Callable[[int], str], rate: float = 1.0) -> None:
+    """A station with one SMS sender (``rate`` segments/s), a booked customer per number and one
+    due transactional text to each, keyed ``<prefix><i>``."""
     from sqlalchemy import text
 
     from worker import pii
@@ -247,13 +268,11 @@ def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, ch
     from worker.models import Booking, Customer, Station, StationSender
     from worker.outbox import enqueue
 
-    rng = random.Random(11)
-    nums = numbers(messages, rng)
     with session_scope() as s:
-        station = Station(code="TPUT", name="Throughput", timezone="America/New_York", brand_name="Bench")
+        station = Station(code=code, name=code.title(), timezone="America/New_York", brand_name="Bench")
         s.add(station)
         s.flush()
-        s.add(StationSender(station_id=station.id, channel="sms", address="+12125550111"))
+        s.add(StationSender(station_id=station.id, channel="sms", address="+12125550111", rate_per_second=rate))
         for e in nums:
             c = Customer(station_id=station.id, phone_encrypted=pii.encrypt(e, kind="phone"),
                          phone_index=pii.blind_index(e, kind="phone"))  # fmt: skip
@@ -262,14 +281,16 @@ def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, ch
             s.add(Booking(customer_id=c.id, station_id=station.id, date=time_now(), party_adults=8))
         s.flush()
         for i, e in enumerate(nums):
-            enqueue(s, station=station, to=e, body=f"Bench reminder {i}: chef at 6pm", purpose="transactional",
-                    idempotency_key=f"tput-{i}")  # fmt: skip
+            enqueue(s, station=station, to=e, body=body(i), purpose="transactional", idempotency_key=f"{prefix}{i}")
     with session_scope() as s:
         s.execute(text("ANALYZE"))  # a live database has statistics; a fresh one would plan seq scans
-    port = free_port()
-    env = {**os.environ, "TWILIO_API_BASE_URL": f"http://127.0.0.1:{port}", "OUTBOUND_SEND_CHUNK": str(chunk)}
-    procs: list[subprocess.Popen[bytes]] = []
 
+
+@contextmanager
+def services(env: dict[str, str], logdir: Path, concurrency: int, fake_port: int | None) -> Iterator[dict[str, int]]:
+    """A real celery worker and beat (and ``msgworker fake-twilio`` on ``fake_port``, if given),
+    stopped on exit; yields each one's root pid by name."""
+    procs: list[subprocess.Popen[bytes]] = []
     roots: dict[str, int] = {}
 
     def start(name: str, args: list[str]) -> None:
@@ -278,13 +299,37 @@ def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, ch
         roots[name] = procs[-1].pid
 
     try:
-        start("fake", [str(BIN / "msgworker"), "fake-twilio", "--port", str(port), "--account-sid", SID,
-                       "--auth-token", TOKEN, "--callbacks", ""])  # fmt: skip
+        if fake_port is not None:
+            start("fake", [str(BIN / "msgworker"), "fake-twilio", "--port", str(fake_port), "--account-sid", SID,
+                           "--auth-token", TOKEN, "--callbacks", ""])  # fmt: skip
         start("worker", [str(BIN / "celery"), "-A", "worker", "worker", "--pool=prefork",
                          f"--concurrency={concurrency}", "--without-mingle", "--without-gossip",
                          "--without-heartbeat", "-l", "WARNING"])  # fmt: skip
         start("beat", [str(BIN / "celery"), "-A", "worker", "beat", "-l", "WARNING", "--schedule",
                        str(logdir / "celerybeat-schedule")])  # fmt: skip
+        yield roots
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, chunk: int) -> None:
+    from sqlalchemy import text
+
+    from worker.db import session_scope
+
+    rng = random.Random(11)
+    nums = numbers(messages, rng)
+    seed_backlog("TPUT", "tput-", nums, lambda i: f"Bench reminder {i}: chef at 6pm")
+    port = free_port()
+    env = {**os.environ, "TWILIO_API_BASE_URL": f"http://127.0.0.1:{port}", "OUTBOUND_SEND_CHUNK": str(chunk)}
+    with services(env, logdir, concurrency, port) as roots:
         deadline = time.monotonic() + 600
         sent = 0
         while time.monotonic() < deadline:
@@ -310,15 +355,284 @@ def bench_throughput(url: str, messages: int, concurrency: int, logdir: Path, ch
             f"outbox -> fake Twilio: {row.n} of {messages} sent in {span:.2f}s = {row.n / span:.0f} msgs/s "
             f"(worker concurrency {concurrency}, {chunk} ids per task, rate limits off)"
         )
+
+
+def rate_body(i: int, segments: int) -> str:
+    """A GSM-7 text of exactly ``segments`` segments (compliance/segments.py counts it)."""
+    from compliance.segments import count_segments
+
+    text = f"Bench reminder {i}: your chef arrives at 6pm."
+    while count_segments(text).segments < segments:
+        text += " See you then."
+    while count_segments(text).segments > segments:
+        text = text[:-1]
+    return text
+
+
+def max_in_window(times: list[float], width: float) -> int:
+    """The most of the sorted ``times`` inside any half-open window [t, t + width)."""
+    best, j = 0, 0
+    for i in range(len(times)):
+        while j < len(times) and times[j] < times[i] + width:
+            j += 1
+        best = max(best, j - i)
+    return best
+
+
+def bench_rate(url: str, rate: float, seconds: float, warmup: float, segments: int, concurrency: int,
+               logdir: Path) -> None:  # fmt: skip
+    """One backlogged sender at ``rate`` segments/s: efficiency and the busiest second (module docstring)."""
+    from bench.ingest import cpu_by_component
+    from bench.reference import reference_loop_ms, select1_round_trip_us
+    from worker.provider.fake import FakeTwilio
+
+    load_start = os.getloadavg()[0]
+    ref_loop = reference_loop_ms()
+    ref_p50, ref_p99 = select1_round_trip_us(url.replace("+psycopg", ""))
+    texts = int((warmup + seconds) * rate / segments * 1.3) + 50  # never runs dry while measured
+    seed_backlog("RATE", "rate-", numbers(texts, random.Random(13)), lambda i: rate_body(i, segments), rate)
+    capacity = max(1.0, rate)  # worker.outbound.rate_limit.TokenBucket's default: one second's worth
+    fake = FakeTwilio(SID, TOKEN).start()
+    env = {**os.environ, "TWILIO_API_BASE_URL": fake.base_url, "OUTBOUND_RATE_LIMIT_ENABLED": "true"}
+    try:
+        with services(env, logdir, concurrency, None) as roots:
+            deadline = time.monotonic() + 120 + warmup + seconds
+            while not fake.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not fake.requests:
+                raise SystemExit(f"nothing reached the fake Twilio; logs in {logdir}")
+            first = min(r.at for r in fake.requests).timestamp()
+            time.sleep(max(0.0, first + warmup + seconds + 1.0 - time.time()))
+            cpu = cpu_by_component(roots, url.rsplit("/", 1)[-1])
+        creates = sorted(r.at.timestamp() for r in fake.requests if r.method == "POST" and r.status == 201)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
+        fake.stop()
+    start, stop = first + warmup, first + warmup + seconds
+    measured = [t for t in creates if start <= t < stop]
+    efficiency = len(measured) * segments / (rate * seconds)
+    busiest = max_in_window(creates, 1.0) * segments
+    steady = max_in_window(measured, 1.0) * segments  # after the warm-up: the banked start spent
+    print(f"reference: loop {ref_loop:.0f} ms, select 1 p50 {ref_p50:.0f} us p99 {ref_p99:.0f} us; "
+          f"load {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
+    print("CPU seconds:", {k: round(v, 1) for k, v in cpu.items()})
+    print(f"rate {rate:g} segments/s, {segments} segment(s) per text, backlog {texts} texts, worker concurrency "
+          f"{concurrency}: {len(measured) * segments} segments in {seconds:g} s after a {warmup:g} s warm-up = "
+          f"efficiency {efficiency:.1%}; busiest 1 s window {busiest} segments over the run (bound rate + capacity = "
+          f"{rate + capacity:g}), {steady} after the warm-up; {len(creates)} creates in all")  # fmt: skip
+
+
+STOP_NPAS = ["212", "646", "718", "617", "404"]  # Eastern: inside the marketing window while the bench runs
+STOP_FROM = "+12125550111"  # seed_backlog's sender, which is also where customers text
+
+
+def stop_requests(nums: list[str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """One signed STOP per number, as Twilio posts it (MessageSid, signature over the public URL)."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TOKEN)
+    out = []
+    for number in nums:
+        sid = "SM" + uuid.uuid4().hex
+        pairs = [("MessageSid", sid), ("SmsSid", sid), ("AccountSid", SID), ("From", number), ("To", STOP_FROM),
+                 ("Body", "STOP"), ("NumSegments", "1"), ("NumMedia", "0"), ("ApiVersion", "2010-04-01")]  # fmt: skip
+        signature = validator.compute_signature("https://hooks.bench.test/webhooks/twilio/sms", dict(pairs))
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+        out.append((sid, urlencode(pairs).encode(), headers))
+    return out
+
+
+def bench_stop(url: str, count: int, per_number: int, spread: float, concurrency: int, workers: int,
+               restart: str, logdir: Path) -> None:  # fmt: skip
+    """STOPs acknowledged by the real receiver while marketing texts to the same numbers fall due.
+
+    Every number has written marketing consent, a booking, one due transactional text and
+    ``per_number`` marketing texts falling due over ``spread`` seconds from the start. Phase 1
+    posts half the numbers' STOPs as fast as ``concurrency`` connections go, with the worker and
+    beat running (the maximum sustained ingest rate here); phase 2 stops the worker
+    (``--restart warm``: SIGTERM to celery's main process, which lets running tasks finish;
+    ``group``: SIGTERM to every pool child too, cutting tasks short, as a crash would), posts
+    the other half while it is down (the receiver still answers 200), waits 3 s (beat
+    keeps releasing due texts into the broker) and starts a new worker. Then: every text that
+    the in-process fake Twilio received for a number after its STOP's 200 (except the
+    confirmation) is a send after acknowledgement; and STOP honour latency is the opt-out
+    event's commit (a bench-only NOTIFY trigger, as in bench/ingest.py) minus the 200.
+    """
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import Procs, cpu_by_component, pct, post_all
+    from reference import reference_loop_ms, select1_round_trip_us
+
+    from worker.consent.ledger import record_event
+    from worker.db import session_scope
+    from worker.models import Station
+    from worker.outbox import enqueue
+    from worker.provider.fake import FakeTwilio
+
+    load_start = os.getloadavg()[0]
+    ref_loop = reference_loop_ms()
+    ref_p50, ref_p99 = select1_round_trip_us(url.replace("+psycopg", ""))
+    rng = random.Random(17)
+    nums: set[str] = set()
+    while len(nums) < count:
+        nums.add(f"+1{rng.choice(STOP_NPAS)}{rng.randrange(200, 1000)}{rng.randrange(10000):04d}")
+    numbers_list = sorted(nums)
+    seed_backlog("STOPB", "stop-tx-", numbers_list, lambda i: f"Bench reminder {i}: chef at 6pm")
+    from sqlalchemy import select, text
+
+    plain = url.replace("+psycopg", "")
+    start_at = time.time() + 8.0  # the marketing texts fall due from here on
+    with session_scope() as s:
+        station = s.execute(select(Station).where(Station.code == "STOPB")).scalar_one()
+        for i, number in enumerate(numbers_list):
+            record_event(s, phone_e164=number, kind="marketing_consent", purpose="marketing", source="web_form",
+                         evidence={"disclosure": "bench disclosure v1"}, occurred_at=_utc(time.time() - 86400),
+                         station_id=None)  # fmt: skip
+            for k in range(per_number):
+                due = _utc(start_at + rng.uniform(0, spread))
+                enqueue(s, station=station, to=number, body=f"Bench offer {i}.{k}: 20% off hibachi",
+                        purpose="marketing", idempotency_key=f"stop-mk-{i}-{k}", not_before=due)  # fmt: skip
+        s.execute(text("ANALYZE"))
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION bench_notify_opt_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM pg_notify('bench_opt_out', (NEW.evidence->>'provider_message_id') || ' ' || NEW.id); "
+            "RETURN NULL; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER bench_notify_opt_out AFTER INSERT ON compliance.consent_events FOR EACH ROW "
+            "WHEN (NEW.kind = 'opt_out') EXECUTE FUNCTION bench_notify_opt_out()"
+        )
+    committed: dict[str, float] = {}
+    listening, stop_listening = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute("LISTEN bench_opt_out")
+            listening.set()
+            while not stop_listening.is_set():
+                for note in conn.notifies(timeout=0.2):
+                    committed.setdefault(note.payload.partition(" ")[0], time.time())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    listening.wait(10)
+    fake = FakeTwilio(SID, TOKEN).start()
+    env = {**os.environ, "TWILIO_API_BASE_URL": fake.base_url, "OUTBOUND_RATE_LIMIT_ENABLED": "false"}
+    procs = Procs(logdir)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    roots: dict[str, int] = {}
+    worker_cmd = [str(BIN / "celery"), "-A", "worker", "worker", "--pool=prefork", f"--concurrency={workers}",
+                  "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING"]  # fmt: skip
+    half = count // 2
+    requests = stop_requests(numbers_list)
+    by_sid = {sid: numbers_list[i] for i, (sid, _, _) in enumerate(requests)}
+    try:
+        roots["receiver"] = procs.start("receiver", [str(BIN / "msgworker"), "web", "--host", "127.0.0.1", "--port",
+                                                     str(port)], env).pid  # fmt: skip
+        roots["worker"] = procs.start("worker", worker_cmd, env).pid
+        roots["beat"] = procs.start("beat", [str(BIN / "celery"), "-A", "worker", "beat", "-l", "WARNING",
+                                             "--schedule", str(logdir / "celerybeat-schedule")], env).pid  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        time.sleep(max(0.0, start_at + spread * 0.2 - time.time()))  # marketing texts are flowing
+        t1 = time.time()
+        _, answered1, codes1 = asyncio.run(post_all(base, requests[:half], 0.0, concurrency))
+        phase1_s = max(answered1.values()) - t1
+        cpu = cpu_by_component(roots, url.rsplit("/", 1)[-1])  # from the start to the end of phase 1
+        old_worker = procs.procs[1]
+        if restart == "warm":  # celery's warm shutdown: running tasks finish, as in a deploy
+            old_worker.send_signal(signal.SIGTERM)
+        else:  # "group": every pool child too, mid-task, as in a crash
+            os.killpg(old_worker.pid, signal.SIGTERM)
+        old_worker.wait(timeout=60)
+        _, answered2, codes2 = asyncio.run(post_all(base, requests[half:], 0.0, concurrency))
+        time.sleep(3.0)
+        roots["worker"] = procs.start("worker2", worker_cmd, env).pid
+        wait_end = time.monotonic() + spread + 120
+        while time.monotonic() < wait_end:
+            with psycopg.connect(plain) as conn:
+                left = conn.execute(
+                    "SELECT (SELECT count(*) FROM core.webhook_inbox WHERE status = 'pending')"
+                    " + (SELECT count(*) FROM core.outbound_messages WHERE status IN ('queued', 'pending', 'deferred',"
+                    " 'sending'))"
+                ).fetchone()[0]  # type: ignore[index]
+            if left == 0 and len(committed) >= count:
+                break
+            time.sleep(1.0)
+        time.sleep(3.0)
+    finally:
+        procs.stop_all()
+        stop_listening.set()
+        listener.join(5)  # before the scratch database is dropped under it
+        fake.stop()
+    answered = {**answered1, **answered2}
+    ack = {by_sid[sid]: t for sid, t in answered.items()}
+    after: list[tuple[str, float, str]] = []
+    confirmations: dict[str, int] = {}
+    before = 0
+    for r in fake.requests:
+        if r.method != "POST" or r.status != 201:
+            continue
+        to, body = r.param("To") or "", r.param("Body") or ""
+        if to not in ack:
+            continue
+        if not body.startswith("Bench "):
+            confirmations[to] = confirmations.get(to, 0) + 1
+        elif r.at.timestamp() > ack[to]:
+            after.append((to[:5] + "…", r.at.timestamp() - ack[to], body))
+        else:
+            before += 1
+    with psycopg.connect(plain) as conn:
+        statuses = dict(conn.execute(
+            "SELECT status || '/' || coalesce(gate_reason, '-'), count(*) FROM core.outbound_messages"
+            " WHERE purpose <> 'compliance' GROUP BY 1 ORDER BY 1").fetchall())  # fmt: skip
+        n_attempts = conn.execute("SELECT count(*) FROM core.send_attempts").fetchone()[0]  # type: ignore[index]
+        # For a send after the 200: was it decided before the STOP was stored (in flight at the 200)?
+        decided_first = sum(
+            bool(conn.execute(
+                "SELECT o.decided_at < i.received_at FROM core.outbound_messages o JOIN core.webhook_inbox i"
+                " ON i.from_index = o.to_index AND i.provider = 'twilio_sms' WHERE o.body = %s", (body,)
+            ).fetchone()[0])  # type: ignore[index]
+            for _, _, body in after
+        )  # fmt: skip
+    honour1 = [(committed[sid] - answered1[sid]) * 1000 for sid in answered1 if sid in committed]
+    honour2 = [(committed[sid] - answered2[sid]) * 1000 for sid in answered2 if sid in committed]
+    print(f"reference: loop {ref_loop:.0f} ms, select 1 p50 {ref_p50:.0f} us p99 {ref_p99:.0f} us; "
+          f"load {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end")  # fmt: skip
+    print("CPU seconds (phase 1):", {k: round(v, 1) for k, v in cpu.items()})
+    print(f"{count} numbers, each 1 transactional + {per_number} marketing texts due over {spread:g} s; "
+          f"worker concurrency {workers}, {concurrency} posting connections")  # fmt: skip
+    print(f"phase 1 (worker and beat running): {half} STOPs acknowledged in {phase1_s:.2f} s = "
+          f"{half / phase1_s:.0f} STOPs/s; answers {codes1}")  # fmt: skip
+    print(f"phase 2 (worker stopped ({restart}), restarted 3 s after the last 200): {count - half} STOPs; "
+          f"answers {codes2}")  # fmt: skip
+    print(f"texts received by Twilio before their number's STOP 200: {before}; confirmations: "
+          f"{sum(confirmations.values())} to {len(confirmations)} numbers (max {max(confirmations.values(), default=0)}"
+          f" per number)")  # fmt: skip
+    worst = [(to, round(delay, 3)) for to, delay, _ in sorted(after, key=lambda a: -a[1])[:10]]
+    print(f"SENDS AFTER ACKNOWLEDGEMENT: {len(after)}" + (f" (number, s after the 200): {worst}; decided before"
+          f" the STOP was stored: {decided_first}" if after else ""))  # fmt: skip
+    print(f"opt-outs committed: {len(committed)} of {count}; attempts {n_attempts}; rows: {statuses}")
+    for name, values in (("phase 1", honour1), ("phase 2 (across the restart)", honour2)):
+        if values:
+            print(f"STOP honour latency from the 200, {name}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f}"
+                  f" ms, max {max(values):.0f} ms (n={len(values)})")  # fmt: skip
+
+
+def _utc(epoch: float) -> object:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def time_now() -> object:
@@ -337,7 +651,20 @@ def main() -> None:
     t.add_argument("--messages", type=int, default=3000)
     t.add_argument("--concurrency", type=int, default=4)
     t.add_argument("--chunk", type=int, default=10, help="ids per send task (OUTBOUND_SEND_CHUNK)")
-    for p in (g, t):
+    r = sub.add_parser("rate")
+    r.add_argument("--rate", type=float, default=5.0, help="the sender's segments per second")
+    r.add_argument("--seconds", type=float, default=60.0, help="measured time, after the warm-up")
+    r.add_argument("--warmup", type=float, default=5.0, help="seconds skipped after the first send")
+    r.add_argument("--segments", type=int, default=1, help="segments per text")
+    r.add_argument("--concurrency", type=int, default=2)
+    st = sub.add_parser("stop")
+    st.add_argument("--numbers", type=int, default=400, help="numbers, each with due texts and one STOP")
+    st.add_argument("--per-number", type=int, default=3, help="marketing texts per number (the 24 h cap is 3)")
+    st.add_argument("--spread", type=float, default=30.0, help="seconds over which the marketing texts fall due")
+    st.add_argument("--concurrency", type=int, default=16, help="connections posting STOPs")
+    st.add_argument("--workers", type=int, default=2, help="celery worker concurrency")
+    st.add_argument("--restart", choices=("warm", "group"), default="warm", help="how the worker is stopped")
+    for p in (g, t, r, st):
         p.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
@@ -356,6 +683,11 @@ def main() -> None:
         migrate.upgrade("head", url)
         if args.cmd == "gate":
             bench_gate(url, args.numbers, args.samples)
+        elif args.cmd == "stop":
+            bench_stop(url, args.numbers, args.per_number, args.spread, args.concurrency, args.workers, args.restart,
+                       logdir)  # fmt: skip
+        elif args.cmd == "rate":
+            bench_rate(url, args.rate, args.seconds, args.warmup, args.segments, args.concurrency, logdir)
         else:
             bench_throughput(url, args.messages, args.concurrency, logdir, args.chunk)
     finally:
