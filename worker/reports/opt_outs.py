@@ -92,11 +92,12 @@ FROM compliance.consent_events e
 LEFT JOIN core.messages m ON m.id = {_uuid_sql("e.evidence->>'message_id'")}
 LEFT JOIN compliance.consent_events oe
        ON oe.id = {_uuid_sql("e.evidence->>'opened_event_id'")} AND oe.phone_index = e.phone_index
-CROSS JOIN LATERAL (
+LEFT JOIN LATERAL (
     SELECT {_HISTORY},
            array_agg(CASE WHEN p.kind = 'review_resolved' THEN p.evidence->>'open_reviews_remaining' END)
              AS h_remaining
-    FROM compliance.consent_events p WHERE p.phone_index = e.phone_index) h
+    FROM compliance.consent_events p WHERE p.phone_index = e.phone_index
+    HAVING count(*) > 1) h ON true
 CROSS JOIN LATERAL (
     SELECT {_OUTBOUND}
     FROM core.outbound_messages x
@@ -145,7 +146,14 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _history(rec: Sequence[Any], at: int) -> list[LedgerEvent]:
-    """The number's events from the lateral's arrays (the projection's fields; no hashes needed)."""
+    """The number's events from the lateral's arrays (the projection's fields; no hashes needed).
+
+    A number whose only event is this revocation gets no arrays (nine one-element arrays
+    cost the client more to load than the rest of the row): its history is the event itself,
+    with the fields the arrays would have held (a revocation carries no open_reviews_remaining).
+    """
+    if rec[at] is None:
+        return [LedgerEvent(rec[0], rec[1], rec[4], rec[5], rec[6], rec[7], {}, rec[9], rec[10], None, None, b"")]
     seqs, ids, stations, kinds, purposes, sources, occurred, recorded, remaining = rec[at : at + 9]
     out: list[LedgerEvent] = []
     for i, seq in enumerate(seqs):
