@@ -15,7 +15,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from worker.errors import ErrorKind
 from worker.web.admin.database import AdminDatabase
 from worker.web.admin.errors import ERROR_RESPONSES, install_error_handlers
-from worker.web.admin.routes import audit_log, consent, outbound, reviews, stations, threads, tokens
+from worker.web.admin.routes import (
+    audit_log,
+    campaigns,
+    consent,
+    coupons,
+    feedback,
+    outbound,
+    reports,
+    reviews,
+    stations,
+    threads,
+    tokens,
+)
 
 __all__ = ["MAX_BODY_BYTES", "MOUNT_PATH", "ROUTERS", "create_admin_app"]
 
@@ -30,6 +42,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     consent.router,
     reviews.router,
     outbound.router,
+    campaigns.router,
+    coupons.router,
+    feedback.router,
+    reports.router,
     audit_log.router,
     tokens.router,
 )
@@ -56,7 +72,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message]), send)
+                await self.app(scope, _replay([message], receive), send)
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -65,7 +81,8 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}]), send)
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = (
@@ -77,13 +94,15 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """The messages already read, then the client's own channel: a streamed response listens on it for the
+    client going away, so it must not hear a disconnect that did not happen (it would stop sending)."""
     pending = list(messages)
 
     async def receive() -> Message:
         if pending:
             return pending.pop(0)
-        return {"type": "http.disconnect"}
+        return await then()
 
     return receive
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.support.admin_world import Side, World
@@ -24,6 +25,10 @@ class Operation:
 
     def request(self, side: Side, world: World) -> tuple[str, str, dict[str, Any] | None]:
         return self.method, self.path(side, world), self.body(side, world)
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
 
 
 OPERATIONS = [
@@ -56,6 +61,24 @@ OPERATIONS = [
               body=lambda s, w: {"station_id": str(s.station_id), "to": s.phone, "body": "Your chef is on the way",
                                  "purpose": "transactional", "client_key": uuid.uuid4().hex}),
     Operation("get_send", "GET", lambda s, w: f"/sends/{s.send_id}"),
+    Operation("list_campaigns", "GET", lambda s, w: "/campaigns"),
+    Operation("create_campaign", "POST", lambda s, w: "/campaigns", ok=201,
+              body=lambda s, w: {"kind": "broadcast", "name": "Winter menu", "station_code": s.code,
+                                 "template": "{brand}: the winter menu is here",
+                                 "at": (datetime.now(UTC) + timedelta(days=2)).isoformat()}),
+    Operation("get_campaign", "GET", lambda s, w: f"/campaigns/{s.campaigns.draft_id}"),
+    Operation("campaign_status", "GET", lambda s, w: f"/campaigns/{s.campaigns.running_id}/status"),
+    Operation("preview_campaign", "GET", lambda s, w: f"/campaigns/{s.campaigns.draft_id}/preview"),
+    Operation("start_campaign", "POST", lambda s, w: f"/campaigns/{s.campaigns.draft_id}/start"),
+    Operation("pause_campaign", "POST", lambda s, w: f"/campaigns/{s.campaigns.running_id}/pause"),
+    Operation("resume_campaign", "POST", lambda s, w: f"/campaigns/{s.campaigns.paused_id}/resume"),
+    Operation("cancel_campaign", "POST", lambda s, w: f"/campaigns/{s.campaigns.draft_id}/cancel"),
+    Operation("redeem_coupon", "POST", lambda s, w: "/coupons/redeem",
+              body=lambda s, w: {"code": s.campaigns.coupon_code.lower()}),
+    Operation("list_escalations", "GET", lambda s, w: "/feedback/escalations"),
+    Operation("export_opt_outs", "POST", lambda s, w: "/reports/opt-outs",
+              body=lambda s, w: {"from": _days_ago(30), "to": _days_ago(0), "station_code": s.code}),
+    Operation("export_dossier", "POST", lambda s, w: "/reports/number", body=lambda s, w: {"phone": s.phone}),
     Operation("list_audit_log", "GET", lambda s, w: "/audit-log"),
     Operation("list_tokens", "GET", lambda s, w: "/tokens"),
     Operation("create_token", "POST", lambda s, w: "/tokens", ok=201,

@@ -18,7 +18,7 @@ def test_the_admin_api_is_mounted_with_its_openapi_document(world: World) -> Non
         spec = doc.json()
         assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         operations = [op for item in spec["paths"].values() for op in item.values()]
-        assert len(operations) == 22
+        assert len(operations) == 35
         assert all(op.get("security") == [{"HTTPBearer": []}] for op in operations)
         assert client.get("/api/v1/stations").status_code == 401
         assert client.get("/api/v1/stations", headers=world.auth("ADMIN")).status_code == 200
