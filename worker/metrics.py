@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import event
@@ -81,11 +82,34 @@ def prepare_multiprocess_dir() -> str:
     if "prometheus_client" in sys.modules:
         # The library has already chosen in-process values; files would never be written.
         raise RuntimeError("prepare_multiprocess_dir must run before prometheus_client is imported")
-    path = tempfile.mkdtemp(prefix="msgworker-metrics-")
-    os.environ[MULTIPROC_ENV] = path
     owner = os.getpid()
+    _remove_orphans()
+    path = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{owner}-")
+    os.environ[MULTIPROC_ENV] = path
     atexit.register(_remove_dir, path, owner)
     return path
+
+
+_DIR_PREFIX = "msgworker-metrics-"
+
+
+def _remove_orphans() -> None:
+    """Per-run directories whose owner is gone: a process ended by a signal runs no atexit handler
+    (uvicorn re-raises SIGTERM after its shutdown; SIGKILL), so each start sweeps what they left."""
+    for entry in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        owner = entry.name.removeprefix(_DIR_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def _remove_dir(path: str, owner: int) -> None:
