@@ -14,6 +14,7 @@ processed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -21,9 +22,10 @@ from celery import Celery
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["pending_tasks", "publish_after_commit"]
+__all__ = ["call_after_commit", "pending_tasks", "publish_after_commit"]
 
 _KEY = "msgworker_after_commit"
+_CALLS = "msgworker_after_commit_calls"
 log = structlog.get_logger(__name__)
 
 
@@ -31,6 +33,13 @@ def publish_after_commit(session: Session, task_name: str, /, *, countdown: floa
     """Publish ``task_name(**kwargs)`` once this session's outermost transaction commits."""
     owner = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_KEY, []).append((owner, task_name, kwargs, countdown))
+
+
+def call_after_commit(session: Session, call: Callable[[], None], /) -> None:
+    """Run ``call()`` in this process once the outermost transaction commits (a metric that must
+    count only what happened); discarded with a rolled-back transaction or savepoint, as a task is."""
+    owner = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_CALLS, []).append((owner, call))
 
 
 def pending_tasks(session: Session) -> list[tuple[str, dict[str, Any], float | None]]:
@@ -53,6 +62,8 @@ def _celery_app() -> Celery:
 
 @event.listens_for(Session, "after_commit")
 def _publish(session: Session) -> None:
+    for _, call in session.info.pop(_CALLS, []):
+        call()
     queued = session.info.pop(_KEY, [])
     if not queued:
         return
@@ -72,10 +83,11 @@ def _publish(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_KEY, None)
-        return
-    queued = session.info.get(_KEY)
-    if queued:
-        # A savepoint rolled back: forget what was registered inside it (or deeper).
-        session.info[_KEY] = [q for q in queued if not _within(q[0], previous_transaction)]
+    for key in (_KEY, _CALLS):
+        if previous_transaction.parent is None:
+            session.info.pop(key, None)
+            continue
+        queued = session.info.get(key)
+        if queued:
+            # A savepoint rolled back: forget what was registered inside it (or deeper).
+            session.info[key] = [q for q in queued if not _within(q[0], previous_transaction)]

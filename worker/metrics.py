@@ -10,7 +10,7 @@ and the long-running commands (``msgworker web``, ``celery -A worker``) call
 values live in the process, which is right for a single process.
 
 What happens inside a transaction is counted only if the transaction commits
-(``_after_commit``): a grouped ingest that is undone and replayed row by row, or a send batch
+(``worker.after_commit.call_after_commit``): a grouped ingest that is undone and replayed row by row, or a send batch
 that rolls back, must not count twice. Labels are low-cardinality by construction: kinds,
 reasons, statuses, purposes, Twilio error codes; never a number or a body.
 
@@ -27,17 +27,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from compliance.consent_rules import combine
 from compliance.gate import Outcome, SendDecision, SendFacts, SendPurpose
+from worker.after_commit import call_after_commit
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -219,38 +219,6 @@ def webhook(provider: str, response: R) -> R:
 
 # --- counted when the caller's transaction commits ---------------------------------------
 
-_KEY = "msgworker_metrics_after_commit"
-
-
-def _after_commit(session: Session, count: Callable[[], None]) -> None:
-    owner = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_KEY, []).append((owner, count))
-
-
-@event.listens_for(Session, "after_commit")
-def _count(session: Session) -> None:
-    for _, count in session.info.pop(_KEY, []):
-        count()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _discard(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_KEY, None)
-        return
-    queued = session.info.get(_KEY)
-    if queued:
-        # A savepoint rolled back: what was counted inside it (or deeper) did not happen.
-        session.info[_KEY] = [(o, c) for o, c in queued if not _within(o, previous_transaction)]
-
-
-def _within(owner: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    while owner is not None:
-        if owner is ended:
-            return True
-        owner = owner.parent
-    return False
-
 
 def consent_events(session: Session, events: Sequence[tuple[str, str, datetime]]) -> None:
     """New ledger events (kind, source, occurred_at), counted at commit; a texted opt-out's honour
@@ -265,7 +233,7 @@ def consent_events(session: Session, events: Sequence[tuple[str, str, datetime]]
             if kind == "opt_out" and source in _WEBHOOK_SOURCES:
                 m.honour.observe(max(now - occurred_at.timestamp(), 0.0))
 
-    _after_commit(session, count)
+    call_after_commit(session, count)
 
 
 def send_decided(session: Session, facts: SendFacts, decision: SendDecision) -> None:
@@ -290,20 +258,20 @@ def send_decided(session: Session, facts: SendFacts, decision: SendDecision) -> 
         if kind is not None:
             m.opted_out_allowed.labels(kind=kind).inc()
 
-    _after_commit(session, count)
+    call_after_commit(session, count)
 
 
 def rate_limit_wait(session: Session, seconds: float) -> None:
-    _after_commit(session, lambda: _m().rate_limit.observe(seconds))
+    call_after_commit(session, lambda: _m().rate_limit.observe(seconds))
 
 
 def twilio_error(session: Session, code: int | str | None) -> None:
     label = "transport" if code is None else str(code)
-    _after_commit(session, lambda: _m().twilio_errors.labels(code=label).inc())
+    call_after_commit(session, lambda: _m().twilio_errors.labels(code=label).inc())
 
 
 def reconciled(session: Session, result: str) -> None:
-    _after_commit(session, lambda: _m().reconciled.labels(result=result).inc())
+    call_after_commit(session, lambda: _m().reconciled.labels(result=result).inc())
 
 
 def sends_accepted(session: Session, confirmation_seconds: Sequence[float]) -> None:
@@ -315,7 +283,7 @@ def sends_accepted(session: Session, confirmation_seconds: Sequence[float]) -> N
         for seconds in confirmation_seconds:
             _m().confirmation.observe(max(seconds, 0.0))
 
-    _after_commit(session, count)
+    call_after_commit(session, count)
 
 
 # --- exposition ---------------------------------------------------------------------------

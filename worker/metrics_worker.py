@@ -84,7 +84,7 @@ class DatabaseGauges:
             # One read-only transaction; transaction-scoped settings, so a pooler (PgBouncer) is fine.
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
-                conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(STATEMENT_TIMEOUT_MS),))
                 return {name: list(conn.execute(sql).fetchall()) for name, sql in _QUERIES.items()}
         finally:
             conn.close()
