@@ -5,7 +5,8 @@ exist (or, worse, on a decision that was never recorded). So callers register th
 the session; an ``after_commit`` listener publishes it, and a rollback discards it. A task
 registered inside a savepoint (``begin_nested``, as the batched ingest does per row) is
 remembered with that savepoint and discarded if the savepoint rolls back, even when the
-outer transaction later commits.
+outer transaction later commits; a released savepoint is not a commit, so its tasks wait for
+the outer one (and go with it if it rolls back).
 
 Publishing can still fail after commit (broker down). That is logged, not raised: the
 committed row is the source of truth and a beat sweeper re-enqueues what was never
@@ -62,6 +63,11 @@ def _celery_app() -> Celery:
 
 @event.listens_for(Session, "after_commit")
 def _publish(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy sends after_commit for a released savepoint too; nothing is committed yet
+        # (the outer transaction may still roll back, and other connections do not see the rows).
+        # Publishing there handed a send task a row it could not see yet.
+        return
     for _, call in session.info.pop(_CALLS, []):
         call()
     queued = session.info.pop(_KEY, [])

@@ -9,7 +9,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from worker.after_commit import publish_after_commit
+from worker.after_commit import call_after_commit, publish_after_commit
 from worker.db import session_scope
 
 
@@ -57,3 +57,29 @@ def test_rolled_back_savepoint_discards_its_tasks(clean_redis: redis.Redis) -> N
             publish_after_commit(session, "tasks.maintenance.ping", token="in-released-savepoint")
     tokens = [json.loads(base64.b64decode(str(m["body"])))[1]["token"] for m in _queued(clean_redis)]
     assert sorted(tokens) == ["in-released-savepoint", "outer"]
+
+
+def test_released_savepoint_publishes_only_at_the_outer_commit(clean_redis: redis.Redis) -> None:
+    """A savepoint released inside a transaction is not a commit: its tasks wait for the outer commit,
+    and a rollback after the release still discards them (a send task published at the release ran
+    before its row was visible and found nothing to send)."""
+    with session_scope() as session:
+        with session.begin_nested():
+            publish_after_commit(session, "tasks.maintenance.ping", token="released")
+        assert _task_names(clean_redis) == []  # released, not committed
+    assert _task_names(clean_redis) == ["tasks.maintenance.ping"]
+
+    calls: list[str] = []
+
+    def run() -> None:
+        with session_scope() as session:
+            with session.begin_nested():
+                publish_after_commit(session, "tasks.maintenance.ping", token="released-then-rolled-back")
+                call_after_commit(session, lambda: calls.append("released-then-rolled-back"))
+            assert calls == []
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run()
+    assert _task_names(clean_redis) == ["tasks.maintenance.ping"]
+    assert calls == []
