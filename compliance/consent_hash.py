@@ -33,15 +33,20 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 __all__ = [
     "HASH_VERSION",
     "HashInput",
+    "HashedRow",
     "canonical_bytes",
     "canonical_evidence",
     "event_hash",
     "format_ts",
+    "quick_ts",
+    "stored_hash_matches",
 ]
 
 HASH_VERSION = 1
@@ -53,6 +58,19 @@ def format_ts(value: datetime) -> str:
         raise ValueError("ledger timestamps must be timezone-aware")
     # isoformat with fixed microseconds, in UTC: "...+00:00" -> "...Z" (faster than strftime).
     return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def quick_ts(value: datetime) -> str:
+    """:func:`format_ts`'s text in a quarter of its time, for reports of a million rows.
+
+    orjson writes RFC 3339 with a Z for UTC and leaves out a zero fraction, which is put
+    back. format_ts stays the definition the ledger hashes by; tests hold the two equal.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("ledger timestamps must be timezone-aware")
+    utc = value.astimezone(UTC)
+    text = orjson.dumps(utc, option=orjson.OPT_UTC_Z)[1:-1].decode("ascii")
+    return text if utc.microsecond else text[:-1] + ".000000Z"
 
 
 def canonical_evidence(value: Any) -> Any:
@@ -135,3 +153,81 @@ def canonical_bytes(event: HashInput, *, evidence_is_canonical: bool = False) ->
 def event_hash(event: HashInput, *, evidence_is_canonical: bool = False) -> bytes:
     """SHA-256 (32 bytes) of the event's canonical bytes."""
     return hashlib.sha256(canonical_bytes(event, evidence_is_canonical=evidence_is_canonical)).digest()
+
+
+class HashedRow(Protocol):
+    """A stored event as the checks read it (an ORM row, a named tuple, a report's LedgerEvent)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def station_id(self) -> uuid.UUID | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def evidence(self) -> Mapping[str, Any]: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+
+_QUICK = orjson.OPT_SORT_KEYS
+
+
+def stored_hash_matches(row: HashedRow, phone_index: bytes, prev_hash: bytes | None, stored: bytes) -> bool:
+    """Whether ``stored`` is the hash of this stored row (its evidence as read back from JSONB).
+
+    The same verdict as comparing with :func:`event_hash`, faster: the ledger check of a
+    report re-hashes a million events. orjson writes the canonical form's bytes for nearly
+    every stored row (sorted keys, no whitespace, UUIDs and UTC times as the format has
+    them), in a tenth of json's time. Where it writes something else (non-ASCII text, which
+    the format escapes; an integer past 64 bits), the hash
+    differs and the row is hashed again the defined way, so the answer never rests on
+    orjson. And a match cannot be wrong: bytes that hash to the stored value are the
+    canonical bytes that were hashed, and JSON text determines the value it encodes.
+    """
+    try:
+        quick: bytes | None = orjson.dumps(
+            {
+                "v": HASH_VERSION,
+                "id": row.id,
+                "phone_index": phone_index.hex(),
+                "station_id": row.station_id,
+                "kind": row.kind,
+                "purpose": row.purpose,
+                "source": row.source,
+                "evidence": row.evidence,
+                "occurred_at": quick_ts(row.occurred_at),
+                "recorded_at": quick_ts(row.recorded_at),
+                "idempotency_key": row.idempotency_key,
+                "prev_hash": prev_hash.hex() if prev_hash is not None else None,
+            },
+            option=_QUICK,
+        )
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError; naive times: the long way says why
+        quick = None
+    if quick is not None and hashlib.sha256(quick).digest() == stored:
+        return True
+    reference = HashInput(
+        id=row.id,
+        phone_index=phone_index,
+        station_id=row.station_id,
+        kind=row.kind,
+        purpose=row.purpose,
+        source=row.source,
+        evidence=row.evidence,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        idempotency_key=row.idempotency_key,
+        prev_hash=prev_hash,
+    )
+    # JSONB gives back exactly the normalised evidence that was stored; anything a tamperer
+    # put there (a float, say) simply hashes differently.
+    return event_hash(reference, evidence_is_canonical=True) == stored

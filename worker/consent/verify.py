@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from compliance.consent_hash import HashInput, event_hash
+from compliance.consent_hash import stored_hash_matches
 from compliance.consent_rules import ConsentSnapshot, EventFacts, affected_scopes, apply_event
 from worker.consent.state import SNAPSHOT_FIELDS, snapshot_of
 from worker.models import ConsentEvent, ConsentState
@@ -134,9 +134,7 @@ def verify(
     report = VerifyReport()
     reported = 0
     events = session.execute(
-        select(*_EVENT_COLS)
-        .order_by(ConsentEvent.phone_index, ConsentEvent.seq)
-        .execution_options(yield_per=_BATCH)
+        select(*_EVENT_COLS).order_by(ConsentEvent.phone_index, ConsentEvent.seq).execution_options(yield_per=_BATCH)
     )
     states = session.execute(
         select(ConsentState.phone_index, ConsentState.station_id, *[getattr(ConsentState, f) for f in SNAPSHOT_FIELDS])
@@ -208,25 +206,7 @@ def check_chain(
                     "an event between them is missing, was inserted, or was re-hashed"
                 )
             add_break(report, ChainBreak(row.seq, row.id, key, reason), max_problems)
-        recomputed = event_hash(
-            HashInput(
-                id=row.id,
-                phone_index=key,
-                station_id=row.station_id,
-                kind=row.kind,
-                purpose=row.purpose,
-                source=row.source,
-                evidence=row.evidence,
-                occurred_at=row.occurred_at,
-                recorded_at=row.recorded_at,
-                idempotency_key=row.idempotency_key,
-                prev_hash=stored_prev,
-            ),
-            # JSONB gives back exactly the normalised evidence that was stored; anything a
-            # tamperer put there (a float, say) simply hashes differently.
-            evidence_is_canonical=True,
-        )
-        if recomputed != bytes(row.hash):
+        if not stored_hash_matches(row, key, stored_prev, bytes(row.hash)):
             add_break(
                 report,
                 ChainBreak(row.seq, row.id, key, "stored hash does not match the row's contents: the row was altered"),

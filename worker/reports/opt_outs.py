@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from compliance.business_days import business_days_between
-from compliance.consent_hash import format_ts
+from compliance.consent_hash import format_ts, quick_ts
 from compliance.phones import mask
 from compliance.report_rules import (
     DEFAULT_TIMEZONE,
@@ -134,7 +134,7 @@ class RangeParams:
 
 
 def _ts(value: datetime | None) -> str:
-    return format_ts(value) if value is not None else ""
+    return quick_ts(value) if value is not None else ""
 
 
 def _s(value: Any) -> str:
@@ -184,11 +184,14 @@ class Built:
     facts: dict[str, Any]
 
 
-def _build(rec: Sequence[Any], snap: ReadSnapshot, by_code: dict[str, uuid.UUID], unmask: bool) -> Built:
+def _build(
+    rec: Sequence[Any], snap: ReadSnapshot, by_code: dict[str, uuid.UUID], unmask: bool, ring: pii.KeyRing
+) -> Built:
     (seq, ev_id, phone_index, phone_encrypted, scope, kind, purpose, source, evidence, occurred_at, recorded_at,
      key, prev_hash, digest, stored_at, message_body, message_channel) = rec[:17]  # fmt: skip
-    event = LedgerEvent(seq, ev_id, scope, kind, purpose, source, evidence, occurred_at, recorded_at, key,
-                        prev_hash, digest)
+    event = LedgerEvent(
+        seq, ev_id, scope, kind, purpose, source, evidence, occurred_at, recorded_at, key, prev_hash, digest
+    )
     opened = rec[18]
     origin = (
         LedgerEvent(rec[17], opened, rec[19], rec[20], rec[21], rec[22], rec[23], rec[24], rec[25], None, None, b"")
@@ -204,8 +207,7 @@ def _build(rec: Sequence[Any], snap: ReadSnapshot, by_code: dict[str, uuid.UUID]
     found = detection(event, origin)
     stand = standing(history, target, station)
     latency, business_days = honour(event, info.timezone if info else DEFAULT_TIMEZONE)
-    conf = confirmation(event, origin, found.method, outbound, already_out=stand.already_out,
-                        snapshot_at=snap.taken_at)
+    conf = confirmation(event, origin, found.method, outbound, already_out=stand.already_out, snapshot_at=snap.taken_at)
     opt_out_ids = frozenset(h.id for h in history if h.kind in OPT_OUT_KINDS)
     after = sends_after(event, outbound, lifted_at=stand.lifted_at, opt_out_ids=opt_out_ids)
     violations: list[str] = []
@@ -214,7 +216,7 @@ def _build(rec: Sequence[Any], snap: ReadSnapshot, by_code: dict[str, uuid.UUID]
     if business_days > HONOUR_LIMIT_BUSINESS_DAYS and source != "import":
         violations.append(Violation.HONOURED_LATE)
     violations.extend(conf.violations)
-    e164 = pii.decrypt(phone_encrypted, kind="phone")
+    e164 = ring.decrypt(phone_encrypted, kind="phone")
     phone = e164 if unmask else mask(e164)
     review = found.method in ("review_resolved", "review_deadline")
     prior = stand.prior_consent
@@ -246,10 +248,18 @@ def _build(rec: Sequence[Any], snap: ReadSnapshot, by_code: dict[str, uuid.UUID]
         "no_confirmation": conf.reason.value if conf.reason else None,
         "sends_after": len(after),
         "violations": tuple(violations),
-        "details": {"station": cells[5], "phone": phone, "method": found.method, "received_at": cells[11],
-                    "effective_at": cells[18], "business_days_to_effective": business_days,
-                    "confirmation_latency_s": cells[26] or None, "no_confirmation_reason": cells[28] or None,
-                    "sends_after": len(after), "first_send_after_id": cells[35] or None},
+        "details": {
+            "station": cells[5],
+            "phone": phone,
+            "method": found.method,
+            "received_at": cells[11],
+            "effective_at": cells[18],
+            "business_days_to_effective": business_days,
+            "confirmation_latency_s": cells[26] or None,
+            "no_confirmation_reason": cells[28] or None,
+            "sends_after": len(after),
+            "first_send_after_id": cells[35] or None,
+        },
     }
     return Built(station, cells, facts)
 
@@ -267,11 +277,12 @@ def stream_rows(snap: ReadSnapshot, params: RangeParams, tally: Tally) -> Iterat
     if bounds is None:
         return
     by_code = snap.station_by_code()
+    ring = pii.keyring()  # once: looking it up reads the settings' secrets (more than a decryption costs)
     with snap.conn.cursor(name="opt_out_rows", binary=True) as cur:
         json_from_text(cur)
         cur.execute(_ROWS, {**params.sql(), "lo": bounds[0], "hi": bounds[1]})
         for rec in prefetched(cur, _ITERSIZE):
-            built = _build(rec, snap, by_code, params.unmask)
+            built = _build(rec, snap, by_code, params.unmask, ring)
             if params.station is not None and built.station != params.station:
                 continue
             tally.add(**built.facts)
@@ -289,13 +300,15 @@ def overdue_reviews(snap: ReadSnapshot, station: uuid.UUID | None) -> list[dict[
     out: list[dict[str, Any]] = []
     for item_id, station_id, deadline_at, created_at in rows:
         info = snap.stations.get(station_id) if station_id is not None else None
-        out.append({
-            "review_item_id": str(item_id),
-            "station": info.code if info else "",
-            "opened_at": format_ts(created_at),
-            "deadline_at": format_ts(deadline_at),
-            "business_days_overdue": business_days_between(deadline_at, snap.taken_at,
-                                                           info.timezone if info else DEFAULT_TIMEZONE),
-        })
+        out.append(
+            {
+                "review_item_id": str(item_id),
+                "station": info.code if info else "",
+                "opened_at": format_ts(created_at),
+                "deadline_at": format_ts(deadline_at),
+                "business_days_overdue": business_days_between(
+                    deadline_at, snap.taken_at, info.timezone if info else DEFAULT_TIMEZONE
+                ),
+            }
+        )
     return out
-

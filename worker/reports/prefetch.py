@@ -14,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
@@ -26,11 +28,27 @@ __all__ = ["json_from_text", "prefetched"]
 _DONE = object()
 
 
+# A value that starts with fifteen digits (or digits and a point): a number orjson might not
+# give back as json does (it turns an integer past 64 bits into a float), or a long fraction.
+# Digits inside strings (SIDs, Meta ids) do not count. Rare in evidence; json reads those.
+_LONG_NUMBER = re.compile(rb"(?:^|[:,[])\s*-?[0-9.]{15}")
+
+
 def _loads(data: bytes | str) -> Any:
+    """The objects json.loads gives, mostly by orjson (about four times faster on evidence).
+
+    orjson and json agree on every document except numbers past 64 bits or with long
+    fractions (guarded above) and text they refuse (a lone surrogate escape, a number too
+    big for a double), which json then reads as before.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _LONG_NUMBER.search(raw) is None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(raw)
     # json.loads(bytes) first sniffs the encoding (UTF-8/16/32 and BOMs) on every value; the
     # database's JSON is always UTF-8 text without a BOM, and decoding it the way json.loads
     # would (UTF-8, surrogatepass) gives the same objects.
-    return json.loads(data if isinstance(data, str) else data.decode("utf-8", "surrogatepass"))
+    return json.loads(raw.decode("utf-8", "surrogatepass"))
 
 
 def json_from_text(cursor: psycopg.ServerCursor[Any]) -> None:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from compliance.consent_hash import HashInput, canonical_bytes, canonical_evidence, event_hash, format_ts
+from compliance.consent_hash import (
+    HashInput,
+    canonical_bytes,
+    canonical_evidence,
+    event_hash,
+    format_ts,
+    quick_ts,
+    stored_hash_matches,
+)
 
 BASE = HashInput(
     id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
@@ -79,3 +91,97 @@ def test_canonical_evidence_normalises_and_refuses() -> None:
         format_ts(datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="keys must be strings"):
         canonical_evidence({1: "x"})
+
+
+# --- The ledger check's fast path (stored_hash_matches, quick_ts) ---------------------------------
+# Hypothesis throws at it what the fast path must hand over to the definition: non-ASCII and
+# control text (the format escapes it, orjson does not), DEL, integers past 64 bits, times with a
+# zero fraction and in other zones. The verdict must be the definition's every time.
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+_times = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A stored row as the checks read it (attributes of compliance.consent_hash.HashedRow)."""
+
+    id: uuid.UUID
+    station_id: uuid.UUID | None
+    kind: str
+    purpose: str
+    source: str
+    evidence: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    idempotency_key: str | None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    evidence=st.dictionaries(_text, _json, max_size=6),
+    occurred=_times,
+    recorded=_times,
+    key=st.none() | _text,
+    station=st.none() | st.uuids(),
+    prev=st.none() | st.binary(min_size=32, max_size=32),
+    tamper=st.sampled_from([None, "evidence", "kind", "time", "prev", "key"]),
+)
+def test_the_fast_check_gives_the_definitions_verdict(
+    evidence: dict[str, Any], occurred: datetime, recorded: datetime, key: str | None,
+    station: uuid.UUID | None, prev: bytes | None, tamper: str | None,
+) -> None:  # fmt: skip
+    evidence = canonical_evidence(evidence)
+    event = HashInput(uuid.uuid4(), bytes(range(32)), station, "opt_out", "all", "sms_keyword", evidence,
+                      occurred, recorded, key, prev)  # fmt: skip
+    stored = event_hash(event, evidence_is_canonical=True)
+    row = _Row(event.id, station, "opt_out", "all", "sms_keyword", evidence, occurred, recorded, key)
+    assert stored_hash_matches(row, event.phone_index, prev, stored)
+    if tamper == "evidence":
+        row = replace(row, evidence={**evidence, "x": 1.5 if "x" in evidence else 1})
+    elif tamper == "kind":
+        row = replace(row, kind="opt_in")
+    elif tamper == "time":
+        row = replace(row, occurred_at=occurred + timedelta(microseconds=1))
+    elif tamper == "key":
+        row = replace(row, idempotency_key=(key or "") + "x")
+    elif tamper == "prev":
+        prev = None if prev is not None else bytes(32)
+    if tamper is not None:
+        expected = event_hash(
+            HashInput(row.id, event.phone_index, row.station_id, row.kind, row.purpose, row.source, row.evidence,
+                      row.occurred_at, row.recorded_at, row.idempotency_key, prev),
+            evidence_is_canonical=True,
+        ) == stored  # fmt: skip
+        assert not expected
+        assert stored_hash_matches(row, event.phone_index, prev, stored) is expected
+
+
+def test_the_fast_check_still_finds_an_altered_row_that_orjson_cannot_write() -> None:
+    """A float the definition refuses to hash: the fast path fails, the definition says why."""
+    stored = event_hash(BASE)
+    row = _Row(BASE.id, None, BASE.kind, BASE.purpose, BASE.source, {**BASE.evidence, "b": 2**65},
+               BASE.occurred_at, BASE.recorded_at, BASE.idempotency_key)  # fmt: skip
+    assert not stored_hash_matches(row, BASE.phone_index, None, stored)
+    genuine = replace(row, evidence=dict(BASE.evidence))
+    assert stored_hash_matches(genuine, BASE.phone_index, None, stored)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_times)
+def test_quick_ts_writes_exactly_what_format_ts_writes(value: datetime) -> None:
+    assert quick_ts(value) == format_ts(value)
+    assert quick_ts(value.replace(microsecond=0)) == format_ts(value.replace(microsecond=0))
+
+
+def test_quick_ts_refuses_a_naive_time() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        quick_ts(datetime(2026, 1, 1, 12, 0))
