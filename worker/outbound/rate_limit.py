@@ -47,7 +47,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from worker.after_commit import publish_after_commit
-from worker.outbound.release import SEND_TASK
+from worker.outbox import SEND_TASK
 from worker.settings import get_settings
 
 __all__ = ["RESERVE_HORIZON", "Reservation", "TokenBucket", "bucket", "take_or_reserve"]

@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 
 from worker.after_commit import publish_after_commit
 from worker.models.outbox import OutboxStatus
+from worker.outbox import SEND_TASK
 from worker.settings import Settings, get_settings
 
 __all__ = ["ReleaseReport", "release_due", "requeue_stale_queued"]
 
 log = structlog.get_logger(__name__)
 
-SEND_TASK = "tasks.send.send_messages"
 
 _WAITING = OutboxStatus.WAITING.sql
 

@@ -215,3 +215,27 @@ def test_receiver_never_500s_on_garbage(receiver: str) -> None:
         resp = httpx.post(receiver + path, content=body, headers=headers, timeout=10)
         assert 400 <= resp.status_code < 500, (path, resp.status_code)
     assert scalar("SELECT count(*) FROM core.webhook_inbox") == 0
+
+
+def test_stop_confirmation_goes_out_at_commit_without_the_release_tick(
+    receiver: str, worker_proc: Proc, fake_twilio: FakeTwilio
+) -> None:
+    """No beat runs, so no release tick: the opt-out confirmation is sent because the batch that
+    recorded the STOP published its send task at commit. Exactly one reaches Twilio, and its row
+    is decided and sent (issue 14 point 3: it used to wait for the next tick, seconds under load)."""
+    to = new_station_number()
+    sender = phone()
+    assert post_sms(receiver, sid=new_sid(), from_=sender, to=to, body="STOP").status_code == 200
+    wait_for(lambda: len(fake_twilio.sent_to(sender)) == 1, timeout=20, what="the confirmation at the fake Twilio",
+             log=worker_proc.log_path)
+    time.sleep(1.0)
+    [created] = fake_twilio.sent_to(sender)
+    index = pii.blind_index(sender, kind="phone")
+    assert scalar("SELECT count(*) FROM compliance.consent_events WHERE phone_index = :p AND kind = 'opt_out'",
+                  p=index) == 1
+    with session_scope() as session:
+        row = session.execute(text(
+            "SELECT status, gate_decision, provider_sid, purpose FROM core.outbound_messages WHERE to_index = :p"
+        ), {"p": index}).one()
+    assert (row.status, row.gate_decision, row.purpose) == ("sent", "allowed", "compliance")
+    assert row.provider_sid == created["sid"]
