@@ -36,6 +36,7 @@ class LockNamespace(enum.IntEnum):
     # 31-39: inbound ingest (worker/ingest, worker/delivery).
     SOCIAL_THREAD = 31  # find-or-create of a Messenger/Instagram thread by sender id
     DELIVERY_SID = 32  # a provider sid: status-callback ingest vs. the send path setting it
+    INBOX_CLAIM = 33  # one key: the inbox drains' claims take turns (worker/ingest/drain.py)
 
 
 def _key(index: bytes) -> int:

@@ -48,9 +48,13 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-# One drain run's time budget; a longer backlog is handed to a fresh task so that the
-# worker slot is released now and then (and the task stays far below its time limit).
-DRAIN_MAX_SECONDS = 20.0
+# One drain run's time budget; a longer run is handed to a fresh task, published behind the
+# tasks already waiting. Drains share the worker's processes and queue with the send path (the
+# send tasks of opt-out confirmations, the release tick), and under steady traffic a drain never
+# runs dry; with 20 s runs all processes were sometimes drains and a confirmation's send task
+# waited seconds for one (issue 14 point 3, bench/RESULTS.md). A fresh task costs a
+# millisecond or two.
+DRAIN_MAX_SECONDS = 1.0
 # After a small batch, a drain waits this long for more rows before claiming again.
 DRAIN_LINGER_SECONDS = 0.02
 
