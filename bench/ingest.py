@@ -345,6 +345,23 @@ def confirmation_latencies(
     return latencies, unpaired
 
 
+def confirmation_steps(plain_url: str, opt_out_commits: dict[str, float]) -> tuple[list[float], list[float]]:
+    """(ms from each measured opt-out's commit to its confirmation row being marked queued, to it being
+    decided), from the bench-only trigger's record; a row sent without being queued first has no
+    queued step."""
+    queued: list[float] = []
+    decided: list[float] = []
+    with psycopg.connect(plain_url) as conn:
+        rows = conn.execute(
+            "SELECT o.in_reply_to_event_id::text, s.status, extract(epoch FROM s.at) FROM public.bench_confirm_steps s"
+            " JOIN core.outbound_messages o ON o.id = s.id WHERE s.status IN ('queued', 'sending')"
+        ).fetchall()
+    for event_id, status, at in rows:
+        if event_id in opt_out_commits:
+            (queued if status == "queued" else decided).append((float(at) - opt_out_commits[event_id]) * 1000)
+    return queued, decided
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000, help="webhooks to post")
@@ -424,6 +441,20 @@ def main() -> None:
             conn.execute(
                 "CREATE TRIGGER bench_notify_opt_out AFTER INSERT ON compliance.consent_events FOR EACH ROW "
                 "WHEN (NEW.kind = 'opt_out') EXECUTE FUNCTION bench_notify_opt_out()"
+            )
+            # Bench-only: when each confirmation row changed status (queued by the release tick,
+            # sending once decided), to say where its latency goes.
+            conn.execute("CREATE TABLE public.bench_confirm_steps (id uuid, status text, at timestamptz, "
+                         "PRIMARY KEY (id, status))")
+            conn.execute(
+                "CREATE FUNCTION bench_confirm_step() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO public.bench_confirm_steps VALUES (NEW.id, NEW.status, clock_timestamp()) "
+                "ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+            )
+            conn.execute(
+                "CREATE TRIGGER bench_confirm_step AFTER UPDATE OF status ON core.outbound_messages FOR EACH ROW "
+                "WHEN (NEW.idempotency_key LIKE 'consent-confirm:%%' AND NEW.status IS DISTINCT FROM OLD.status) "
+                "EXECUTE FUNCTION bench_confirm_step()"
             )
 
         roots: dict[str, int] = {}
@@ -543,6 +574,9 @@ def main() -> None:
         confirm, unpaired = confirmation_latencies(plain_url, fake_base, commits)
         print(f"confirmation latency (opt-out committed -> accepted by the fake Twilio): {spread(confirm)}"
               + (f"; {unpaired} confirmation(s) not paired" if unpaired else ""))
+        queued_after, decided_after = confirmation_steps(plain_url, commits)
+        print(f"  of which opt-out committed -> row queued by the release tick: {spread(queued_after)}; "
+              f"-> decided (status sending): {spread(decided_after)}")
         per = {k: (cpu_after[k] - cpu_before[k]) * 1000 / args.n for k in cpu_after}
         print("CPU ms per webhook: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
               + f"; total {sum(per.values()):.2f} (2 cores = {2000 / sum(per.values()):.0f} webhooks/s if CPU-bound)")
