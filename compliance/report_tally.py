@@ -98,8 +98,29 @@ class Tally:
             self.rows_with_violations += 1
             self.violation_counts.update(violations)
             if len(self.violations) < LISTED_VIOLATIONS:
-                self.violations.append({"seq": seq, "event_id": str(event_id), "violations": list(violations),
-                                        **details})
+                self.violations.append(
+                    {"seq": seq, "event_id": str(event_id), "violations": list(violations), **details}
+                )
+
+    def merge(self, later: Tally) -> None:
+        """Add the figures of rows that come after this tally's (a second process's share).
+
+        Everything is a sum, a concatenation or a count per key, so the merged figures are
+        the ones one tally over all the rows gives; the listed violations stay the first
+        :data:`LISTED_VIOLATIONS` in ledger order.
+        """
+        self.rows += later.rows
+        self.by_method.update(later.by_method)
+        self.no_confirmation.update(later.no_confirmation)
+        self.confirmations_sent += later.confirmations_sent
+        self.sends_after += later.sends_after
+        self.rows_with_violations += later.rows_with_violations
+        self.violation_counts.update(later.violation_counts)
+        self.violations.extend(later.violations[: max(0, LISTED_VIOLATIONS - len(self.violations))])
+        self.honour.extend(later.honour)
+        self.confirmation.extend(later.confirmation)
+        self.per_day.update(later.per_day)
+        self.distribution.update(later.distribution)
 
     def days(self) -> list[tuple[str, int]]:
         """Opt-outs per UTC day of the range, every day listed (zeros too), oldest first."""
@@ -126,12 +147,16 @@ class Tally:
     def violations_dict(self, overdue_reviews: list[dict[str, Any]]) -> dict[str, Any]:
         total = self.rows_with_violations + len(overdue_reviews)
         if total == 0:
-            verdict = ("No violations: every revocation in the range took effect within 10 business days, "
-                       "its confirmation (where one was due) went out once within 5 minutes, "
-                       "nothing else was sent after it, and no review item is past its deadline.")
+            verdict = (
+                "No violations: every revocation in the range took effect within 10 business days, "
+                "its confirmation (where one was due) went out once within 5 minutes, "
+                "nothing else was sent after it, and no review item is past its deadline."
+            )
         else:
-            verdict = (f"{self.rows_with_violations} revocation(s) with violations and {len(overdue_reviews)} "
-                       "review item(s) open past their deadline.")
+            verdict = (
+                f"{self.rows_with_violations} revocation(s) with violations and {len(overdue_reviews)} "
+                "review item(s) open past their deadline."
+            )
         return {
             "verdict": verdict,
             "rows_with_violations": self.rows_with_violations,

@@ -111,9 +111,18 @@ class Member:
     deflated_sha256: str | None = None
 
 
+_DEFLATE_LEVEL = 1
+
+
 def _info(name: str, *, deflate: bool) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    if deflate:
+        # Level 1: the million-event report's CSV deflates in 1.1 s instead of 2.6 s (level
+        # 6) for 10% more bytes (56 MB instead of 51 MB), and the export waits for it. A
+        # ZipInfo handed to ZipFile.open keeps its own level: "compress_level" from Python
+        # 3.13, "_compresslevel" before.
+        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", _DEFLATE_LEVEL)
     info.create_system = _UNIX
     info.external_attr = _MODE
     return info
@@ -149,8 +158,9 @@ class ReportZip:
         self.target = target
         directory = target.parent
         if target.exists():
-            raise InvalidInput(f"{target} already exists; exports never overwrite a file, choose another name",
-                               field="out")
+            raise InvalidInput(
+                f"{target} already exists; exports never overwrite a file, choose another name", field="out"
+            )
         if target.suffix.lower() != ".zip":
             raise InvalidInput(f"{target}: the export is a ZIP file, give a name ending in .zip", field="out")
         if not directory.is_dir():
@@ -209,8 +219,9 @@ class ReportZip:
             os.link(self.temp, self.target)
         except FileExistsError:
             self.discard()
-            raise InvalidInput(f"{self.target} appeared while the export ran; nothing was written there",
-                               field="out") from None
+            raise InvalidInput(
+                f"{self.target} appeared while the export ran; nothing was written there", field="out"
+            ) from None
         self.temp.unlink()
         return self.target
 

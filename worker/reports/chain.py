@@ -15,25 +15,16 @@ database with the export, is what makes that detectable later (docs/consent-ledg
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import namedtuple_row
 
 from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
-from worker.db_deadlines import connect_params, libpq_url
 from worker.reports.prefetch import json_from_text, prefetched
-from worker.settings import get_settings
 
-__all__ = ["RANGE_CHECKED", "BackgroundCheck", "ChainResult", "check_range"]
+__all__ = ["RANGE_CHECKED", "ChainResult", "check_range"]
 
 RANGE_CHECKED = (
     "every consent event received in the range (all kinds, all stations): its hash recomputed and its link "
@@ -143,87 +134,3 @@ def check_range(conn: psycopg.Connection[Any], sql_params: dict[str, Any]) -> Ch
         )  # fmt: skip
         add_break(result.verify, brk, _MAX_LISTED)
     return result
-
-
-# --- Beside the rows: the check in a second process, reading the same snapshot -------------------
-# Re-hashing a million events is pure-Python CPU (canonical JSON + SHA-256, about 20 us each), as
-# is building the report's rows; one process would do them one after the other on one core. The
-# child imports the export's snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT), so it sees
-# exactly what the rows see, and hands back its result as JSON on stdout.
-
-
-def _to_json(result: ChainResult) -> dict[str, Any]:
-    v = result.verify
-    return {
-        "events": result.events, "first": result.first, "last": result.last, "head": result.head,
-        "break_count": v.break_count,
-        "breaks": [[b.seq, str(b.event_id), b.phone_index.hex(), b.reason] for b in v.breaks],
-        "first_break": None if v.first_break is None else [
-            v.first_break.seq, str(v.first_break.event_id), v.first_break.phone_index.hex(), v.first_break.reason],
-    }  # fmt: skip
-
-
-def _from_json(doc: dict[str, Any]) -> ChainResult:
-    def brk(item: list[Any]) -> ChainBreak:
-        return ChainBreak(int(item[0]), uuid.UUID(item[1]), bytes.fromhex(item[2]), str(item[3]))
-
-    def pair(item: list[Any] | None) -> tuple[int, str] | None:
-        return (int(item[0]), str(item[1])) if item else None
-
-    result = ChainResult(events=int(doc["events"]), first=pair(doc["first"]), last=pair(doc["last"]),
-                         head=pair(doc["head"]))
-    result.verify.break_count = int(doc["break_count"])
-    result.verify.breaks = [brk(b) for b in doc["breaks"]]
-    result.verify.first_break = brk(doc["first_break"]) if doc["first_break"] else None
-    return result
-
-
-class BackgroundCheck:
-    """``check_range`` running in a child process on the export's exported snapshot."""
-
-    def __init__(self, exported_snapshot: str, sql_params: dict[str, Any]) -> None:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result() or cancel()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.reports.chain"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-        )  # fmt: skip
-        request = {"snapshot": exported_snapshot, "start": sql_params["start"].isoformat(),
-                   "end": sql_params["end"].isoformat()}
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(request).encode())
-        self._proc.stdin.close()
-
-    def result(self) -> ChainResult:
-        """Wait for the child (the caller's snapshot must still be open) and read its answer."""
-        assert self._proc.stdout is not None
-        out = self._proc.stdout.read()
-        code = self._proc.wait()
-        self._stderr.seek(0)
-        errors = self._stderr.read().decode("utf-8", "replace")[-2000:]
-        self._stderr.close()
-        if code != 0:
-            raise RuntimeError(f"the ledger check process failed (exit {code}): {errors}")
-        return _from_json(json.loads(out))
-
-    def cancel(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._stderr.close()
-
-
-def _child() -> None:
-    request = json.loads(sys.stdin.read())
-    params = {"start": datetime.fromisoformat(request["start"]), "end": datetime.fromisoformat(request["end"])}
-    settings = get_settings()
-    with psycopg.connect(libpq_url(settings.DATABASE_URL), **connect_params(
-            settings, statement_timeout_ms=0, lock_timeout_ms=10000)) as conn:  # fmt: skip
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(request["snapshot"])))
-        result = check_range(conn, params)
-        conn.rollback()
-    sys.stdout.write(json.dumps(_to_json(result)))
-
-
-if __name__ == "__main__":
-    _child()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,9 +35,10 @@ from worker.audit import Actor
 from worker.errors import InvalidInput
 from worker.models import AuditAction
 from worker.reports.archive import HashingStream, ReportZip
-from worker.reports.chain import RANGE_CHECKED, BackgroundCheck, ChainResult
+from worker.reports.beside import BackgroundCheck, split
+from worker.reports.chain import RANGE_CHECKED, ChainResult
 from worker.reports.html import opt_out_page
-from worker.reports.opt_outs import COLUMNS, RangeParams, overdue_reviews, stream_rows
+from worker.reports.opt_outs import COLUMNS, RangeParams, overdue_reviews, seq_bounds, stream_rows
 from worker.reports.snapshot import ReadSnapshot, read_snapshot
 from worker.reports.verify import FORMAT
 
@@ -52,6 +53,7 @@ __all__ = [
     "json_bytes",
     "parse_range",
     "write_csv",
+    "write_rows",
 ]
 
 CSV_NAME = "opt_outs.csv"
@@ -73,30 +75,43 @@ def parse_range(start: str, end: str, *, today: date) -> tuple[date, date]:
         try:
             parsed.append(date.fromisoformat(value.strip()))
         except ValueError:
-            raise InvalidInput(f"{name} {value!r} is not a date: YYYY-MM-DD (UTC), e.g. 2026-11-01",
-                               field=name.lstrip("-")) from None
+            raise InvalidInput(
+                f"{name} {value!r} is not a date: YYYY-MM-DD (UTC), e.g. 2026-11-01", field=name.lstrip("-")
+            ) from None
     first, last = parsed
     if first > last:
         raise InvalidInput(f"the range is reversed: --from {first} is after --to {last}", field="from")
     if last > today:
-        raise InvalidInput(f"--to {last} is in the future (today is {today}, UTC): a report covers what happened",
-                           field="to")
+        raise InvalidInput(
+            f"--to {last} is in the future (today is {today}, UTC): a report covers what happened", field="to"
+        )
     return first, last
 
 
-def csv_writer(sink: HashingStream) -> Any:
+def csv_writer(sink: HashingStream | IO[str]) -> Any:
     """RFC 4180: comma, double quotes where needed, CRLF after every record, UTF-8 (the sink's)."""
     return csv.writer(sink, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
 
-def write_csv(sink: HashingStream, header: Iterable[str], rows: Iterable[Iterable[str]]) -> int:
-    """Header and rows, every cell through compliance.csv_safety; the number of rows written."""
-    writer = csv_writer(sink)
-    writer.writerow(list(header))
+def write_rows(writer: Any, rows: Iterable[Iterable[str]]) -> int:
+    """Rows through ``writer`` (:func:`csv_writer`), every cell through compliance.csv_safety."""
     count = 0
     for row in rows:
         writer.writerow([safe_cell(c) for c in row])
         count += 1
+    return count
+
+
+def write_csv(
+    sink: HashingStream, header: Iterable[str], rows: Iterable[Iterable[str]],
+    *, then: Callable[[HashingStream], int] | None = None,
+) -> int:  # fmt: skip
+    """Header and rows, then what ``then`` writes (rows already in CSV form); the number of rows."""
+    writer = csv_writer(sink)
+    writer.writerow(list(header))
+    count = write_rows(writer, rows)
+    if then is not None:
+        count += then(sink)
     return count
 
 
@@ -120,8 +135,17 @@ class ExportResult:
 
 
 def audit_export(
-    session: Session, actor: Actor, *, resource_type: str, sha256: str, rows: int, parameters: dict[str, Any],
-    unmask: bool, chain: ChainResult, station_id: uuid.UUID | None, file_name: str | None,
+    session: Session,
+    actor: Actor,
+    *,
+    resource_type: str,
+    sha256: str,
+    rows: int,
+    parameters: dict[str, Any],
+    unmask: bool,
+    chain: ChainResult,
+    station_id: uuid.UUID | None,
+    file_name: str | None,
 ) -> None:
     audit.record(
         session,
@@ -143,8 +167,13 @@ def audit_export(
 
 
 def _summary(
-    *, snap: ReadSnapshot, parameters: dict[str, Any], tally: Tally, chain: ChainResult,
-    overdue: list[dict[str, Any]], csv_facts: dict[str, Any],
+    *,
+    snap: ReadSnapshot,
+    parameters: dict[str, Any],
+    tally: Tally,
+    chain: ChainResult,
+    overdue: list[dict[str, Any]],
+    csv_facts: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -174,8 +203,12 @@ class OptOutRequest:
     unmask: bool
 
     def parameters(self) -> dict[str, Any]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(),
-                "station": self.station_code.strip().upper() if self.station_code else None, "unmask": self.unmask}
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "station": self.station_code.strip().upper() if self.station_code else None,
+            "unmask": self.unmask,
+        }
 
 
 def export_opt_outs(
@@ -189,25 +222,33 @@ def export_opt_outs(
 ) -> ExportResult:
     """The opt-out report as a ZIP at ``out``, or as CSV / JSON on ``stream``; audited either way."""
     if (out is None) == (stream is None):
-        raise InvalidInput("give either an output file (--out FILE.zip) or a format for stdout (--format)",
-                           field="out")
+        raise InvalidInput("give either an output file (--out FILE.zip) or a format for stdout (--format)", field="out")
     target = ReportZip(out) if out is not None else None
     try:
         with read_snapshot(session) as snap:
             station = snap.find_station(request.station_code) if request.station_code else None
             params = RangeParams(request.start, request.end, station.id if station else None, request.unmask)
             tally = Tally(request.start, request.end)
-            # The ledger check reads the same snapshot in a second process while the rows are built.
-            check = BackgroundCheck(snap.exported, params.sql())
+            # The ledger check, and for a large range the last share of the rows, run in a second
+            # process on the same snapshot while this one builds the rows (worker/reports/beside.py).
+            bounds = seq_bounds(snap, params)
+            own, tail = split(bounds) if fmt != "json" else (bounds, None)
+            check = BackgroundCheck(snap.exported, params.sql(), tail=tail, params=params, taken_at=snap.taken_at)
             try:
-                rows, sink, csv_facts = _write_rows(snap, params, tally, target, stream, fmt)
+                rows, sink, csv_facts = _write_rows(snap, params, tally, target, stream, fmt, own, check)
                 chain = check.result()
             except BaseException:
                 check.cancel()
                 raise
             overdue = overdue_reviews(snap, params.station)
-            summary = _summary(snap=snap, parameters=request.parameters(), tally=tally, chain=chain,
-                               overdue=overdue, csv_facts=csv_facts)
+            summary = _summary(
+                snap=snap,
+                parameters=request.parameters(),
+                tally=tally,
+                chain=chain,
+                overdue=overdue,
+                csv_facts=csv_facts,
+            )
             chain_doc = chain.as_dict(snap.snapshot, format_ts(snap.taken_at), RANGE_CHECKED)
         if target is not None:
             target.stored("chain.json", json_bytes(chain_doc))
@@ -217,12 +258,22 @@ def export_opt_outs(
         else:
             assert stream is not None
             if fmt == "json":
-                sink.write(json.dumps({"summary": summary, "chain": chain_doc}, sort_keys=True,
-                                      ensure_ascii=False)[1:] + "\n")
+                sink.write(
+                    json.dumps({"summary": summary, "chain": chain_doc}, sort_keys=True, ensure_ascii=False)[1:] + "\n"
+                )
             sha256 = sink.sha256.hexdigest()
-        audit_export(session, actor, resource_type="opt_out_report", sha256=sha256, rows=rows,
-               parameters={**request.parameters(), "format": "zip" if target else fmt}, unmask=request.unmask,
-               chain=chain, station_id=params.station, file_name=out.name if out else None)
+        audit_export(
+            session,
+            actor,
+            resource_type="opt_out_report",
+            sha256=sha256,
+            rows=rows,
+            parameters={**request.parameters(), "format": "zip" if target else fmt},
+            unmask=request.unmask,
+            chain=chain,
+            station_id=params.station,
+            file_name=out.name if out else None,
+        )
         path = target.publish() if target is not None else None
     except BaseException:
         if target is not None:
@@ -232,22 +283,38 @@ def export_opt_outs(
 
 
 def _write_rows(
-    snap: ReadSnapshot, params: RangeParams, tally: Tally, target: ReportZip | None, stream: IO[bytes] | None,
+    snap: ReadSnapshot,
+    params: RangeParams,
+    tally: Tally,
+    target: ReportZip | None,
+    stream: IO[bytes] | None,
     fmt: StreamFormat,
+    own: tuple[int, int] | None,
+    second: BackgroundCheck,
 ) -> tuple[int, HashingStream, dict[str, Any]]:
-    """The rows into the ZIP's CSV, or onto ``stream`` as CSV or JSON: (rows, the sink, the CSV's facts)."""
+    """The rows into the ZIP's CSV, or onto ``stream`` as CSV or JSON: (rows, the sink, the CSV's facts).
+
+    ``own``: the sequences this process builds rows for; the second process's share follows.
+    """
+
+    def then(sink: HashingStream) -> int:
+        return second.append_tail(sink, tally)
+
     if target is not None:
         with target.compressed(CSV_NAME) as sink:
-            rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
+            rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally, bounds=own), then=then)
         facts = target.members[-1]
-        return rows, sink, {"sha256": facts.sha256, "bytes": facts.bytes, "rows": rows,
-                            "deflated_sha256": facts.deflated_sha256}
+        return (
+            rows,
+            sink,
+            {"sha256": facts.sha256, "bytes": facts.bytes, "rows": rows, "deflated_sha256": facts.deflated_sha256},
+        )
     assert stream is not None
     sink = HashingStream(stream)
     if fmt == "csv":
-        rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally))
+        rows = write_csv(sink, COLUMNS, stream_rows(snap, params, tally, bounds=own), then=then)
     else:
-        rows = _json_rows(sink, stream_rows(snap, params, tally))
+        rows = _json_rows(sink, stream_rows(snap, params, tally, bounds=own))
     return rows, sink, {"sha256": sink.sha256.hexdigest(), "bytes": sink.bytes, "rows": rows}
 
 
@@ -256,8 +323,7 @@ def _json_rows(sink: HashingStream, rows: Iterator[tuple[str, ...]]) -> int:
     sink.write('{"columns": ' + json.dumps(list(COLUMNS)) + ', "rows": [')
     count = 0
     for row in rows:
-        sink.write(("," if count else "") + "\n" + json.dumps(dict(zip(COLUMNS, row, strict=True)),
-                                                              ensure_ascii=False))
+        sink.write(("," if count else "") + "\n" + json.dumps(dict(zip(COLUMNS, row, strict=True)), ensure_ascii=False))
         count += 1
     sink.write("\n], ")
     return count

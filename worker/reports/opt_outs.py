@@ -271,9 +271,16 @@ def seq_bounds(snap: ReadSnapshot, params: RangeParams) -> tuple[int, int] | Non
     return int(row[0]), int(row[1])
 
 
-def stream_rows(snap: ReadSnapshot, params: RangeParams, tally: Tally) -> Iterator[tuple[str, ...]]:
-    """Every row of the report, in ledger order, counted into ``tally`` as it goes."""
-    bounds = seq_bounds(snap, params)
+def stream_rows(
+    snap: ReadSnapshot, params: RangeParams, tally: Tally, *, bounds: tuple[int, int] | None = None
+) -> Iterator[tuple[str, ...]]:
+    """Every row of the report, in ledger order, counted into ``tally`` as it goes.
+
+    ``bounds``: only the revocations with these ledger sequences (both inclusive; the export
+    shares the range with its second process, worker/reports/beside.py). Default: the range's.
+    """
+    if bounds is None:
+        bounds = seq_bounds(snap, params)
     if bounds is None:
         return
     by_code = snap.station_by_code()

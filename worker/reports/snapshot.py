@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from worker.db import driver_connection
 from worker.errors import NotFound
 
-__all__ = ["ReadSnapshot", "StationInfo", "read_snapshot"]
+__all__ = ["ReadSnapshot", "StationInfo", "load_stations", "read_snapshot"]
 
 # A long export is many FETCHes, each its own statement; a single FETCH that sorts or
 # aggregates may take longer than the service default (30 s).
@@ -66,6 +66,14 @@ class ReadSnapshot:
         raise NotFound(f"no station with code {code!r} (see `msgworker station list`)", field="station")
 
 
+def load_stations(conn: psycopg.Connection[Any]) -> dict[uuid.UUID, StationInfo]:
+    """Every station, deleted ones too, as the connection's snapshot sees them."""
+    return {
+        sid: StationInfo(sid, code, tz)
+        for sid, code, tz in conn.execute("SELECT id, code, timezone FROM identity.stations ORDER BY code")
+    }
+
+
 @contextmanager
 def read_snapshot(session: Session) -> Iterator[ReadSnapshot]:
     """REPEATABLE READ, read-only while inside; read-write again (same snapshot) after."""
@@ -84,11 +92,9 @@ def read_snapshot(session: Session) -> Iterator[ReadSnapshot]:
     taken_at, snapshot, isolation = row
     if isolation != "repeatable read":  # pragma: no cover - SET TRANSACTION above fails first
         raise RuntimeError(f"export snapshot is {isolation}, not repeatable read")
-    stations = {
-        sid: StationInfo(sid, code, tz)
-        for sid, code, tz in conn.execute("SELECT id, code, timezone FROM identity.stations ORDER BY code")
-    }
-    yield ReadSnapshot(conn=conn, taken_at=taken_at, snapshot=snapshot, exported=exported[0], stations=stations)
+    yield ReadSnapshot(
+        conn=conn, taken_at=taken_at, snapshot=snapshot, exported=exported[0], stations=load_stations(conn)
+    )
     # Closes the cursors opened inside and undoes the read-only setting; the snapshot stays.
     conn.execute("ROLLBACK TO SAVEPOINT report_read")
     conn.execute("RELEASE SAVEPOINT report_read")
