@@ -133,21 +133,35 @@ def canonical_bytes(event: HashInput, *, evidence_is_canonical: bool = False) ->
     ``evidence_is_canonical``: the caller already ran canonical_evidence on it (a
     performance shortcut for bulk recording; the output is the same either way).
     """
-    doc = {
-        "v": HASH_VERSION,
-        "id": str(event.id),
-        "phone_index": event.phone_index.hex(),
-        "station_id": str(event.station_id) if event.station_id is not None else None,
-        "kind": event.kind,
-        "purpose": event.purpose,
-        "source": event.source,
-        "evidence": event.evidence if evidence_is_canonical else canonical_evidence(event.evidence),
-        "occurred_at": format_ts(event.occurred_at),
-        "recorded_at": format_ts(event.recorded_at),
-        "idempotency_key": event.idempotency_key,
-        "prev_hash": event.prev_hash.hex() if event.prev_hash is not None else None,
-    }
+    evidence = event.evidence if evidence_is_canonical else canonical_evidence(event.evidence)
+    return _canonical_json(_document(event, event.phone_index, event.prev_hash, evidence, quick=False))
+
+
+def _canonical_json(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def _document(
+    row: HashedRow, phone_index: bytes, prev_hash: bytes | None, evidence: Mapping[str, Any], *, quick: bool
+) -> dict[str, Any]:
+    """The hashed fields as one document. ``quick``: for orjson, which writes a UUID as str()
+    does and is handed quick_ts's times; otherwise every value as the definition writes it."""
+    ts = quick_ts if quick else format_ts
+    station = row.station_id
+    return {
+        "v": HASH_VERSION,
+        "id": row.id if quick else str(row.id),
+        "phone_index": phone_index.hex(),
+        "station_id": station if quick or station is None else str(station),
+        "kind": row.kind,
+        "purpose": row.purpose,
+        "source": row.source,
+        "evidence": evidence,
+        "occurred_at": ts(row.occurred_at),
+        "recorded_at": ts(row.recorded_at),
+        "idempotency_key": row.idempotency_key,
+        "prev_hash": prev_hash.hex() if prev_hash is not None else None,
+    }
 
 
 def event_hash(event: HashInput, *, evidence_is_canonical: bool = False) -> bytes:
@@ -194,40 +208,13 @@ def stored_hash_matches(row: HashedRow, phone_index: bytes, prev_hash: bytes | N
     canonical bytes that were hashed, and JSON text determines the value it encodes.
     """
     try:
-        quick: bytes | None = orjson.dumps(
-            {
-                "v": HASH_VERSION,
-                "id": row.id,
-                "phone_index": phone_index.hex(),
-                "station_id": row.station_id,
-                "kind": row.kind,
-                "purpose": row.purpose,
-                "source": row.source,
-                "evidence": row.evidence,
-                "occurred_at": quick_ts(row.occurred_at),
-                "recorded_at": quick_ts(row.recorded_at),
-                "idempotency_key": row.idempotency_key,
-                "prev_hash": prev_hash.hex() if prev_hash is not None else None,
-            },
-            option=_QUICK,
-        )
+        quick: bytes | None = orjson.dumps(_document(row, phone_index, prev_hash, row.evidence, quick=True),
+                                           option=_QUICK)  # fmt: skip
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError; naive times: the long way says why
         quick = None
     if quick is not None and hashlib.sha256(quick).digest() == stored:
         return True
-    reference = HashInput(
-        id=row.id,
-        phone_index=phone_index,
-        station_id=row.station_id,
-        kind=row.kind,
-        purpose=row.purpose,
-        source=row.source,
-        evidence=row.evidence,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        idempotency_key=row.idempotency_key,
-        prev_hash=prev_hash,
-    )
     # JSONB gives back exactly the normalised evidence that was stored; anything a tamperer
     # put there (a float, say) simply hashes differently.
-    return event_hash(reference, evidence_is_canonical=True) == stored
+    reference = _canonical_json(_document(row, phone_index, prev_hash, row.evidence, quick=False))
+    return hashlib.sha256(reference).digest() == stored

@@ -58,14 +58,12 @@ class Tail:
     hi: int
 
 
-def split(
-    bounds: tuple[int, int] | None, *, min_span: int | None = None
-) -> tuple[tuple[int, int] | None, Tail | None]:
+def split(bounds: tuple[int, int] | None) -> tuple[tuple[int, int] | None, Tail | None]:
     """The export's own sequence bounds and the second process's share, if the range is large."""
     if bounds is None:
         return None, None
     lo, hi = bounds
-    if hi - lo + 1 < (MIN_SPLIT_SPAN if min_span is None else min_span):
+    if hi - lo + 1 < MIN_SPLIT_SPAN:
         return bounds, None
     cut = hi - int((hi - lo + 1) * TAIL_SHARE)
     return (lo, cut), Tail(cut + 1, hi)

@@ -272,15 +272,14 @@ def seq_bounds(snap: ReadSnapshot, params: RangeParams) -> tuple[int, int] | Non
 
 
 def stream_rows(
-    snap: ReadSnapshot, params: RangeParams, tally: Tally, *, bounds: tuple[int, int] | None = None
+    snap: ReadSnapshot, params: RangeParams, tally: Tally, *, bounds: tuple[int, int] | None
 ) -> Iterator[tuple[str, ...]]:
     """Every row of the report, in ledger order, counted into ``tally`` as it goes.
 
-    ``bounds``: only the revocations with these ledger sequences (both inclusive; the export
-    shares the range with its second process, worker/reports/beside.py). Default: the range's.
+    ``bounds``: the ledger sequences (both inclusive) whose revocations to give, the range's
+    (:func:`seq_bounds`, None when it holds none) or a share of them (the export shares the
+    range with its second process, worker/reports/beside.py).
     """
-    if bounds is None:
-        bounds = seq_bounds(snap, params)
     if bounds is None:
         return
     by_code = snap.station_by_code()
