@@ -9,7 +9,6 @@ same with real processes (two workers, the release tick).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -122,10 +121,12 @@ def test_a_text_the_rate_limit_holds_back_is_not_counted(
     _due(db_scope, ids, [4, 3, 2, 1])
     settings = settings_with(OUTBOUND_RATE_LIMIT_ENABLED=True, OUTBOUND_MARKETING_CAP_PER_24H=2)
 
-    results = send_batch(ids, now=noon_la(), settings=settings, scope=db_scope)
+    now = noon_la()
+    results = send_batch(ids, now=now, settings=settings, scope=db_scope)
 
     assert [(r.status, r.reason) for r in results] == [
         ("sent", None), ("pending", "rate_limited"), ("sent", None), ("blocked", "frequency_cap")
     ]
     assert len(fake_twilio.sent_to(to)) == 2
-    assert row(ids[1], scope=db_scope).not_before > datetime.now(UTC)
+    # Deferred from the batch's clock, not the wall clock: after 20:00 UTC noon in LA is already past.
+    assert row(ids[1], scope=db_scope).not_before > now
