@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import phonenumbers
 from sqlalchemy import select
 
 from compliance.phones import mask
@@ -34,7 +33,7 @@ from worker.consent.ledger import record_event
 from worker.db import SessionScope
 from worker.identity import senders, stations
 from worker.models import OutboundMessage
-from worker.ops.demo import DEMO_STATION, NEW_YORK, DemoFailure, _expect, _fresh_number, _inbound, _station
+from worker.ops.demo import DEMO_STATION, NEW_YORK, DemoFailure, FreshNumbers, _expect, _inbound, _station
 from worker.outbound.send import send_one
 from worker.provider.fake import FakeTwilio
 from worker.settings import Settings, get_settings, set_settings
@@ -56,13 +55,6 @@ def _fake_twilio() -> Iterator[tuple[FakeTwilio, Settings]]:
     finally:
         set_settings(None)
         fake.stop()
-
-
-def _honolulu(rng: random.Random) -> str:
-    while True:
-        candidate = f"+1808555{rng.randrange(1000, 9999)}"
-        if phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
-            return candidate
 
 
 def _consent(scope: SessionScope, number: str, kind: str = "marketing_consent") -> None:
@@ -105,7 +97,7 @@ def _print_status(out: Out, scope: SessionScope, campaign_id: uuid.UUID) -> dict
 
 def run_campaign_demo(out: Out, *, scope: SessionScope, seed: int | None = None) -> None:
     """Play both campaigns; raises DemoFailure on a step that does not behave."""
-    rng = random.Random(seed)
+    fresh = FreshNumbers(random.Random(seed), scope)
     with _fake_twilio() as (fake, settings):
         out(f"fake Twilio listening on {fake.base_url}")
         _station_id, sender = _station(out, scope)
@@ -114,7 +106,7 @@ def run_campaign_demo(out: Out, *, scope: SessionScope, seed: int | None = None)
 
         out("")
         out("== Review request: a completed booking, the request, a \"4\" that escalates ==")
-        guest = _fresh_number(rng)
+        guest = fresh.new_york()
         _consent(scope, guest)
         tag = uuid.uuid4().hex[:6]
         with scope() as session:
@@ -165,11 +157,11 @@ def run_campaign_demo(out: Out, *, scope: SessionScope, seed: int | None = None)
                 session, code=demo_code, name="Demo coupons", timezone="America/New_York", brand="Hibachi Demo",
                 help_text="Hibachi Demo: help at demo@example.test. Msg & data rates may apply. Reply STOP to opt out.",
                 contact="demo@example.test", actor=ACTOR)
-            senders.create_sender(session, station_code=demo_code, channel="sms", address=_fresh_number(rng),
+            senders.create_sender(session, station_code=demo_code, channel="sms", address=fresh.new_york(),
                                   actor=ACTOR)
         numbers: dict[str, list[str]] = {}
         for group, n in groups.items():
-            numbers[group] = [(_honolulu if group == "Honolulu" else _fresh_number)(rng) for _ in range(n)]
+            numbers[group] = [(fresh.honolulu if group == "Honolulu" else fresh.new_york)() for _ in range(n)]
             for number in numbers[group]:
                 with scope() as session:
                     bookings.customer_for_number(session, coupon_station.id, number)

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from compliance.phones import mask
 from worker import pii
@@ -35,7 +35,7 @@ from worker.db import SessionScope
 from worker.identity import senders, stations
 from worker.ingest.drain import drain
 from worker.ingest.payloads import sms_event_id
-from worker.models import ConsentEvent, ConsentState, OutboundMessage, Station, StationSender
+from worker.models import ConsentEvent, ConsentState, Customer, OutboundMessage, Station, StationSender
 from worker.outbound.send import SendResult, send_one
 from worker.outbox import enqueue
 from worker.provider.fake import FakeTwilio
@@ -56,12 +56,41 @@ class DemoResult:
     sent: int = 0
 
 
-def _fresh_number(rng: random.Random) -> str:
-    """A valid New York number in the fictional 555 exchange, different every run."""
-    while True:
-        candidate = f"+1212555{rng.randrange(1000, 9999)}"
-        if candidate != DEMO_SENDER and phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
-            return candidate
+class FreshNumbers:
+    """Numbers in the fictional 555 exchanges that neither this run nor the database has seen.
+
+    The exchange holds only 9,000 numbers, so two demo runs on one database drew the same number
+    now and then; one that an earlier run opted out (or gave consent) changed what this run
+    showed: the campaign demo test (two runs, 44 numbers) drew a repeat in about 5 runs of 100.
+    """
+
+    def __init__(self, rng: random.Random, scope: SessionScope) -> None:
+        self._rng, self._scope, self._drawn = rng, scope, {DEMO_SENDER}
+
+    def new_york(self) -> str:
+        return self._draw("+1212555")
+
+    def honolulu(self) -> str:
+        return self._draw("+1808555")
+
+    def _draw(self, prefix: str) -> str:
+        for _ in range(10_000):
+            candidate = f"{prefix}{self._rng.randrange(1000, 10000)}"
+            if candidate in self._drawn or not phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
+                continue
+            self._drawn.add(candidate)
+            if not self._known(candidate):
+                return candidate
+        raise DemoFailure(f"no unused demo number left in {prefix}XXXX; run the demo on a fresh database")
+
+    def _known(self, number: str) -> bool:
+        index = pii.blind_index(number, kind="phone")
+        with self._scope() as session:
+            return bool(session.execute(select(
+                exists().where(ConsentEvent.phone_index == index)
+                | exists().where(Customer.phone_index == index)
+                | exists().where(StationSender.address == number)
+            )).scalar())
 
 
 def _station(out: Out, scope: SessionScope) -> tuple[uuid.UUID, str]:
@@ -178,9 +207,8 @@ def run_demo(out: Out, *, scope: SessionScope, seed: int | None = None) -> DemoR
     try:
         out(f"fake Twilio listening on {fake.base_url}; database {settings.DATABASE_URL.rsplit('/', 1)[-1]}")
         station_id, sender = _station(out, scope)
-        pat, sam = _fresh_number(rng), _fresh_number(rng)
-        while sam == pat:
-            sam = _fresh_number(rng)
+        fresh = FreshNumbers(rng, scope)
+        pat, sam = fresh.new_york(), fresh.new_york()
         pat_index = pii.blind_index(pat, kind="phone")
 
         def step(title: str) -> None:
