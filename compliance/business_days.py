@@ -21,12 +21,23 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["add_business_days", "business_days_between", "deadline_after", "is_business_day"]
+__all__ = ["add_business_days", "business_days_between", "deadline_after", "is_business_day", "preload"]
 
 
 @functools.lru_cache(maxsize=64)
 def _federal_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("US", years=year).keys())
+
+
+def preload(today: date) -> None:
+    """Load the holiday calendars a deadline from ``today`` can reach (this year and the next).
+
+    ``holidays`` imports its country modules on the first lookup (~0.15 s of CPU); a Celery
+    main process calls this before its pool forks (worker/app.py), so the children share the
+    imports and the cached years instead of each paying for them in its first review.
+    """
+    _federal_holidays(today.year)
+    _federal_holidays(today.year + 1)
 
 
 def is_business_day(day: date) -> bool:
