@@ -337,10 +337,15 @@ def drain(
 ) -> DrainStats:
     """Process pending inbox rows until none is left or ``max_seconds`` have passed.
 
-    ``release`` (the drain task passes the kick's clear, see kick.py) is called when this run
-    stops covering new rows: before its final look for rows (an empty claim is confirmed by
-    one more claim after the release), and after a full batch, to invite a second drain to
-    help with a backlog. ``linger_seconds``: after a small batch, wait this long before the
+    ``release`` (the drain task passes the kick's clear, see kick.py) is called once, when this
+    run stops covering new rows: before its final look for rows (an empty claim is confirmed by
+    one more claim after the release), or after a full batch, to invite a second drain to help
+    with a backlog. Never twice: after the first, the kick belongs to whichever drain a later
+    webhook published, and clearing it again invited a third drain while this one went on, so
+    under a backlog drain tasks piled up in the broker ahead of send tasks and ticks (47 queued
+    in a 10,000-webhook run, issue 14 point 3). A run that has released stops at its first empty
+    claim: that claim came after the release, so it saw every row committed before it.
+    ``linger_seconds``: after a small batch, wait this long before the
     next claim, so that rows arriving one by one are taken in batches (fewer transactions
     and tasks per row at moderate load, for a few milliseconds of latency). ``scope`` opens
     each claim's and each batch's transaction.
@@ -361,7 +366,6 @@ def drain(
                     continue  # the final look, after the release
                 stats.stopped_by = "empty"
                 break
-            released = False
             started = time.perf_counter()
             results = _run_batch(ids, scope)
         except BatchAborted as exc:
@@ -386,8 +390,9 @@ def drain(
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         if len(ids) >= batch_size:
-            if release is not None:
+            if release is not None and not released:
                 release()  # a backlog: let another drain take the next batch alongside this one
+                released = True
         elif linger_seconds > 0 and len(ids) < batch_size // 4:
             time.sleep(linger_seconds)
     if release is not None and stats.stopped_by != "empty" and not released:

@@ -11,7 +11,9 @@ has not yet made its final look is running or on its way, and it will see every 
 committed before the key was found taken. A row committed after that final look finds the
 key cleared and publishes a new drain. Nothing is missed, and under steady traffic one drain
 keeps going with no task per webhook at all. A drain that takes a full batch clears the key
-too, so a backlog gets a second drain alongside.
+too, so a backlog gets a second drain alongside. A drain clears the key at most once: after
+that the key is the next drain's, and this one stops at its next empty look (which came after
+its clear) or at its time budget, when it publishes a successor only if no key is set.
 
 If the task is lost (broker restart) the key expires after KICK_TTL_SECONDS, and the beat
 sweeper drains whatever is still pending anyway.

@@ -281,11 +281,37 @@ def test_full_batch_invites_a_helper_and_early_stop_releases(db_scope: SessionSc
     calls: list[int] = []
     stats = drain(batch_size=3, max_seconds=30, release=lambda: calls.append(1), scope=db_scope)
     assert stats.processed == 6
-    assert len(calls) == 3  # two full batches, then the release before the final look
+    assert len(calls) == 1  # the first full batch; the empty claim after it ends the run
+    assert stats.stopped_by == "empty"
     calls.clear()
     store_sms(db_scope, from_=phone(), to=to)
     stopped = drain(batch_size=3, max_seconds=0, release=lambda: calls.append(1), scope=db_scope)
     assert (stopped.stopped_by, stopped.processed, len(calls)) == ("time", 0, 1)
+
+
+def test_a_drain_never_clears_the_kick_a_later_drain_took(db_scope: SessionScope) -> None:
+    """After its first release, the kick is the drain a later webhook published; this drain leaves it set.
+
+    Clearing it again (as each later full batch and the final look did) let the next webhook publish a
+    third drain while both went on: under a backlog drain tasks piled up in the broker, 47 of them
+    ahead of the send tasks and ticks in a 10,000-webhook run (bench/RESULTS.md, issue 14 point 3).
+    """
+    to = new_station(db_scope)
+    for _ in range(7):
+        store_sms(db_scope, from_=phone(), to=to)
+    kick = {"holder": "this drain"}
+    later: list[str] = []
+
+    def release() -> None:
+        kick.pop("holder", None)
+        if not later:  # a webhook commits, finds the kick free and publishes another drain
+            later.append(store_sms(db_scope, from_=phone(), to=to))
+            kick["holder"] = "the later drain"
+
+    stats = drain(batch_size=3, max_seconds=30, release=release, scope=db_scope)
+    assert kick == {"holder": "the later drain"}
+    assert stats.processed == 8  # the later webhook's row too: the claims after the release see it
+    assert inbox_row(db_scope, later[0])["status"] == "processed"
 
 
 def _message_count(scope: SessionScope, sid: str) -> int:
