@@ -8,6 +8,13 @@ remembered with that savepoint and discarded if the savepoint rolls back, even w
 outer transaction later commits; a released savepoint is not a commit, so its tasks wait for
 the outer one (and go with it if it rolls back).
 
+Tasks go out at priority 0 (the broker's first) unless the caller passes ``BULK_PRIORITY``:
+inbox drains and the send tasks of released rows take that, so the few tasks with a deadline
+(an opt-out confirmation's send task, the ticks) are taken ahead of a backlog of drains. With
+one list, under a backlog they waited behind dozens of drain tasks, each up to a second of a
+worker process (issue 14 point 3, bench/RESULTS.md). On Redis a priority is a list of its own
+(``msgworker``, then ``msgworker\x06\x163``), taken in that order by the worker's BRPOP.
+
 Publishing can still fail after commit (broker down). That is logged, not raised: the
 committed row is the source of truth and a beat sweeper re-enqueues what was never
 processed.
@@ -23,17 +30,22 @@ from celery import Celery
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["call_after_commit", "pending_tasks", "publish_after_commit"]
+__all__ = ["BULK_PRIORITY", "call_after_commit", "pending_tasks", "publish_after_commit"]
+
+# Kombu's Redis transport keeps priorities 0, 3, 6, 9 as separate lists and takes 0 first.
+BULK_PRIORITY = 3
 
 _KEY = "msgworker_after_commit"
 _CALLS = "msgworker_after_commit_calls"
 log = structlog.get_logger(__name__)
 
 
-def publish_after_commit(session: Session, task_name: str, /, *, countdown: float | None = None, **kwargs: Any) -> None:
+def publish_after_commit(
+    session: Session, task_name: str, /, *, countdown: float | None = None, priority: int = 0, **kwargs: Any
+) -> None:
     """Publish ``task_name(**kwargs)`` once this session's outermost transaction commits."""
     owner = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_KEY, []).append((owner, task_name, kwargs, countdown))
+    session.info.setdefault(_KEY, []).append((owner, task_name, kwargs, countdown, priority))
 
 
 def call_after_commit(session: Session, call: Callable[[], None], /) -> None:
@@ -44,7 +56,7 @@ def call_after_commit(session: Session, call: Callable[[], None], /) -> None:
 
 
 def pending_tasks(session: Session) -> list[tuple[str, dict[str, Any], float | None]]:
-    return [(name, kwargs, countdown) for _, name, kwargs, countdown in session.info.get(_KEY, [])]
+    return [(name, kwargs, countdown) for _, name, kwargs, countdown, _ in session.info.get(_KEY, [])]
 
 
 def _within(owner: SessionTransaction | None, ended: SessionTransaction) -> bool:
@@ -74,9 +86,9 @@ def _publish(session: Session) -> None:
     if not queued:
         return
     app = _celery_app()
-    for _, task_name, kwargs, countdown in queued:
+    for _, task_name, kwargs, countdown, priority in queued:
         try:
-            app.send_task(task_name, kwargs=kwargs, countdown=countdown)
+            app.send_task(task_name, kwargs=kwargs, countdown=countdown, priority=priority)
         except Exception as exc:  # noqa: BLE001 - the broker can fail in many ways
             log.warning(
                 "enqueue_failed_after_commit",

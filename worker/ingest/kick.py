@@ -74,9 +74,11 @@ def clear(conn: redis.Redis[bytes]) -> None:
 
 
 def publish_drain() -> None:
+    from worker.after_commit import BULK_PRIORITY
     from worker.app import app
 
-    app.send_task(DRAIN_TASK)
+    # Behind the tasks with a deadline (an opt-out confirmation's send task): see after_commit.
+    app.send_task(DRAIN_TASK, priority=BULK_PRIORITY)
 
 
 def request_drain() -> bool:

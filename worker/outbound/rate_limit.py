@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy.orm import Session
 
-from worker.after_commit import publish_after_commit
+from worker.after_commit import BULK_PRIORITY, publish_after_commit
 from worker.outbox import SEND_TASK
 from worker.settings import get_settings
 
@@ -195,6 +195,10 @@ def take_or_reserve(session: Session, *, sender_id: str, message_id: uuid.UUID, 
     found = bucket().reserve(sender_id, rate, holder=str(message_id), horizon=RESERVE_HORIZON, cost=cost)
     if found.reserved:
         publish_after_commit(
-            session, SEND_TASK, countdown=found.wait + _COUNTDOWN_SLACK, message_ids=[str(message_id)]
+            session,
+            SEND_TASK,
+            countdown=found.wait + _COUNTDOWN_SLACK,
+            priority=BULK_PRIORITY,
+            message_ids=[str(message_id)],
         )
     return found.wait

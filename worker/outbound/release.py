@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from worker.after_commit import publish_after_commit
+from worker.after_commit import BULK_PRIORITY, publish_after_commit
 from worker.models.outbox import OutboxStatus
 from worker.outbox import SEND_TASK
 from worker.settings import Settings, get_settings
@@ -103,7 +103,9 @@ class ReleaseReport:
 
 def _publish(session: Session, ids: list[uuid.UUID], chunk: int) -> None:
     for i in range(0, len(ids), chunk):
-        publish_after_commit(session, SEND_TASK, message_ids=[str(x) for x in ids[i : i + chunk]])
+        publish_after_commit(
+            session, SEND_TASK, priority=BULK_PRIORITY, message_ids=[str(x) for x in ids[i : i + chunk]]
+        )
 
 
 def release_due(session: Session, *, settings: Settings | None = None, limit: int | None = None) -> list[uuid.UUID]:

@@ -10,7 +10,6 @@ sweeper drains the STOP, the text is cancelled and only the confirmation goes ou
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlalchemy import text
 
 from tests.factories import make_station, station_number
 from tests.support import processes
+from tests.support.broker import drop_tasks
 from tests.support.campaigns import grant_marketing
 from tests.support.numbers import numbers_lawful_now
 from tests.support.processes import wait_for
@@ -39,11 +39,7 @@ WORKER_ENV = {"INBOX_SWEEP_GRACE_SECONDS": "5"}
 
 def _drop_drain_kicks(broker: redis.Redis) -> int:
     """Remove the drain tasks waiting in the broker's queue (lost with the broker, say); the count removed."""
-    dropped = 0
-    for raw in broker.lrange("msgworker", 0, -1):
-        if json.loads(raw)["headers"]["task"] == DRAIN_TASK:
-            dropped += int(broker.lrem("msgworker", 1, raw))
-    return dropped
+    return drop_tasks(broker, DRAIN_TASK)
 
 
 def _row(message_id: object) -> tuple[str, str | None]:

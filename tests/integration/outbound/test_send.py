@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.factories import make_booking, make_customer, make_station, phone
+from tests.support.broker import waiting_messages
 from tests.support.webhooks import new_sid
 from worker import pii
 from worker.after_commit import pending_tasks
@@ -530,8 +531,7 @@ def test_rate_limit_holds_the_second_message_of_a_one_per_second_sender(
 def _send_tasks_waiting(broker: redis.Redis) -> list[tuple[list[str], datetime | None]]:
     """The send tasks published to the broker (message ids, ETA), read from Celery's Redis queue."""
     found = []
-    for raw in broker.lrange("msgworker", 0, -1):
-        message = json.loads(raw)
+    for message in waiting_messages(broker):
         if message["headers"]["task"] == "tasks.send.send_messages":
             _, kwargs, _ = json.loads(base64.b64decode(message["body"]))
             eta = message["headers"].get("eta")

@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 
 from tests.support import processes
 from tests.support.asgi import TestClient
+from tests.support.broker import waiting_messages
 from tests.support.env import TEST_AUTH_TOKEN, TEST_SHARED_KEYS
 from tests.support.processes import wait_for
 from tests.support.webhooks import (
@@ -66,7 +67,7 @@ def inbox_rows() -> list[dict[str, object]]:
 
 
 def queued_tasks(client_: redis.Redis) -> list[str]:
-    return [json.loads(raw)["headers"]["task"] for raw in client_.lrange("msgworker", 0, -1)]
+    return [m["headers"]["task"] for m in waiting_messages(client_)]
 
 
 def test_signed_sms_is_stored_encrypted_and_answered_with_empty_twiml(

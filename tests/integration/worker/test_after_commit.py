@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 import redis
@@ -83,3 +84,24 @@ def test_released_savepoint_publishes_only_at_the_outer_commit(clean_redis: redi
         run()
     assert _task_names(clean_redis) == ["tasks.maintenance.ping"]
     assert calls == []
+
+
+def test_a_confirmation_send_task_is_taken_before_drains_waiting_ahead_of_it(clean_redis: redis.Redis) -> None:
+    """Drains go out at BULK_PRIORITY, an opt-out confirmation's send task at 0: the worker takes it first.
+
+    With one list a confirmation's send task waited behind every drain published before it (up to
+    a second of a worker process each); under a backlog dozens were (issue 14 point 3).
+    """
+    from worker.app import app
+    from worker.ingest.kick import DRAIN_TASK, publish_drain
+    from worker.outbox import SEND_TASK, send_at_commit
+
+    publish_drain()
+    publish_drain()
+    with session_scope() as session:
+        send_at_commit(session, [uuid.uuid4()])
+    with app.connection_for_read() as connection:  # kombu's Redis channel, as the worker's consumer
+        queue = connection.SimpleQueue("msgworker", no_ack=True)
+        taken = [queue.get(timeout=2).headers["task"] for _ in range(3)]
+        queue.close()
+    assert taken == [SEND_TASK, DRAIN_TASK, DRAIN_TASK]
