@@ -26,14 +26,16 @@ is stopped by the server's ``statement_timeout`` first (the answer limit is long
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
 from psycopg.abc import RV, PQGen
-from sqlalchemy import Engine, event, make_url
 
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "AsyncDeadlineConnection",
@@ -88,6 +90,8 @@ def connect_params(settings: Settings, *, statement_timeout_ms: int, lock_timeou
 
 def libpq_url(sqlalchemy_url: str) -> str:
     """A SQLAlchemy URL (``postgresql+psycopg://...``) as the plain URL psycopg itself takes."""
+    from sqlalchemy import make_url  # here: the report's second process imports no SQLAlchemy
+
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -131,6 +135,7 @@ class AsyncDeadlineConnection(psycopg.AsyncConnection[Any]):
 def install(engine: Engine, answer_timeout: float) -> Engine:
     """Make the engine open ``DeadlineConnection``s with this answer limit (libpq parameters are
     the engine's ``connect_args``, see ``connect_params``)."""
+    from sqlalchemy import event
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> DeadlineConnection:

@@ -32,8 +32,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from compliance.ledger_chain import ChainBreak
 from compliance.report_tally import Tally
-from worker.consent.verify import ChainBreak
 from worker.db_deadlines import connect_params, libpq_url
 from worker.reports.chain import ChainResult, check_range
 from worker.reports.opt_outs import RangeParams, stream_rows
@@ -110,8 +110,10 @@ class BackgroundCheck:
         self._dir = tempfile.TemporaryDirectory(prefix="msgworker-report-")  # removed by result() or cancel()
         self._stderr = (Path(self._dir.name) / "stderr").open("w+b")
         self.tail = tail
+        # The libpq URL made here: parsing SQLAlchemy's URL would import SQLAlchemy into the child.
         request: dict[str, Any] = {"snapshot": exported_snapshot, "start": sql_params["start"].isoformat(),
-                                   "end": sql_params["end"].isoformat(), "tail": None}  # fmt: skip
+                                   "end": sql_params["end"].isoformat(), "tail": None,
+                                   "dsn": libpq_url(get_settings().DATABASE_URL)}  # fmt: skip
         if tail is not None:
             if params is None or taken_at is None:
                 raise ValueError("the rows' share needs the report's parameters and the snapshot's time")
@@ -176,7 +178,7 @@ class BackgroundCheck:
 
 def _rows(conn: psycopg.Connection[Any], request: dict[str, Any], tail: dict[str, Any]) -> None:
     # Imported here: the check alone (the CLI's ledger commands) does not need the writer's imports.
-    from worker.reports.export import csv_writer, write_rows
+    from worker.reports.csv_rows import csv_writer, write_rows
 
     params = RangeParams(date.fromisoformat(tail["from"]), date.fromisoformat(tail["to"]),
                          uuid.UUID(tail["station"]) if tail["station"] else None, bool(tail["unmask"]))  # fmt: skip
@@ -194,7 +196,7 @@ def _child() -> None:
     request = json.loads(sys.stdin.read())
     params = {"start": datetime.fromisoformat(request["start"]), "end": datetime.fromisoformat(request["end"])}
     settings = get_settings()
-    with psycopg.connect(libpq_url(settings.DATABASE_URL), **connect_params(
+    with psycopg.connect(request["dsn"], **connect_params(
             settings, statement_timeout_ms=0, lock_timeout_ms=10000)) as conn:  # fmt: skip
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(request["snapshot"])))

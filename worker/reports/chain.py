@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 
-from worker.consent.verify import ChainBreak, VerifyReport, add_break, check_chain
+from compliance.ledger_chain import ChainBreak, VerifyReport, add_break, check_chain
 from worker.reports.prefetch import json_from_text, prefetched
 
 __all__ = ["RANGE_CHECKED", "ChainResult", "check_range"]
@@ -33,7 +33,7 @@ RANGE_CHECKED = (
 )
 
 _MAX_LISTED = 1000
-_ITERSIZE = 5000
+_ITERSIZE = 1000
 
 # Column names are the attributes check_chain reads (rows come as named tuples).
 _EVENTS = """

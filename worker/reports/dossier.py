@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from compliance.consent_hash import format_ts
+from compliance.ledger_chain import ChainBreak, add_break, check_chain
 from compliance.phones import mask, normalize
 from compliance.report_rules import LedgerEvent
 from worker import pii
 from worker.audit import Actor
-from worker.consent.verify import ChainBreak, add_break, check_chain
 from worker.reports.archive import ReportZip
 from worker.reports.chain import ChainResult
 from worker.reports.export import ExportResult, audit_export, generator, json_bytes, write_csv

@@ -14,7 +14,6 @@ an unknown station, an output path that cannot be written or already exists.
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +27,6 @@ from typing import IO, Any, Literal
 from sqlalchemy.orm import Session
 
 from compliance.consent_hash import format_ts
-from compliance.csv_safety import safe_cell
 from compliance.report_tally import Tally
 from worker import audit
 from worker.audit import Actor
@@ -37,6 +35,7 @@ from worker.models import AuditAction
 from worker.reports.archive import HashingStream, ReportZip
 from worker.reports.beside import BackgroundCheck, split
 from worker.reports.chain import RANGE_CHECKED, ChainResult
+from worker.reports.csv_rows import csv_writer, write_rows
 from worker.reports.html import opt_out_page
 from worker.reports.opt_outs import COLUMNS, RangeParams, overdue_reviews, seq_bounds, stream_rows
 from worker.reports.snapshot import ReadSnapshot, read_snapshot
@@ -86,20 +85,6 @@ def parse_range(start: str, end: str, *, today: date) -> tuple[date, date]:
             f"--to {last} is in the future (today is {today}, UTC): a report covers what happened", field="to"
         )
     return first, last
-
-
-def csv_writer(sink: HashingStream | IO[str]) -> Any:
-    """RFC 4180: comma, double quotes where needed, CRLF after every record, UTF-8 (the sink's)."""
-    return csv.writer(sink, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-
-
-def write_rows(writer: Any, rows: Iterable[Iterable[str]]) -> int:
-    """Rows through ``writer`` (:func:`csv_writer`), every cell through compliance.csv_safety."""
-    count = 0
-    for row in rows:
-        writer.writerow([safe_cell(c) for c in row])
-        count += 1
-    return count
 
 
 def write_csv(

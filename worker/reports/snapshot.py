@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from sqlalchemy.orm import Session
 
-from worker.db import driver_connection
 from worker.errors import NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["ReadSnapshot", "StationInfo", "load_stations", "read_snapshot"]
 
@@ -77,6 +78,9 @@ def load_stations(conn: psycopg.Connection[Any]) -> dict[uuid.UUID, StationInfo]
 @contextmanager
 def read_snapshot(session: Session) -> Iterator[ReadSnapshot]:
     """REPEATABLE READ, read-only while inside; read-write again (same snapshot) after."""
+    # Here, not at the top: the export's second process uses this module without SQLAlchemy.
+    from worker.db import driver_connection
+
     conn = driver_connection(session)
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     # Exported before the savepoint: PostgreSQL exports no snapshot from a subtransaction.
