@@ -56,7 +56,7 @@ COLUMNS: tuple[str, ...] = (
     "scope", "purpose", "sends_after", "first_send_after_id", "violations",
 )  # fmt: skip
 
-_ITERSIZE = 2000
+_ITERSIZE = 500
 
 
 def _uuid_sql(expr: str) -> str:
