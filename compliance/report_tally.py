@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from compliance.quantiles import percentile
+from compliance.quantiles import percentiles
 from compliance.report_rules import seconds_text
 
 __all__ = ["LATENCY_BUCKETS", "LISTED_VIOLATIONS", "Tally"]
@@ -45,11 +45,8 @@ def _bucket(latency: timedelta) -> str:
 
 
 def _stats(values: array[int]) -> dict[str, str | None]:
-    def pick(pct: float) -> str | None:
-        found = percentile(values, pct)
-        return None if found is None else seconds_text(found * _US)
-
-    return {"p50_s": pick(50), "p99_s": pick(99), "max_s": pick(100), "count": str(len(values))}
+    p50, p99, top = (None if v is None else seconds_text(v * _US) for v in percentiles(values, (50, 99, 100)))
+    return {"p50_s": p50, "p99_s": p99, "max_s": top, "count": str(len(values))}
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compliance.quantiles import nearest_rank, percentile
+from compliance.quantiles import nearest_rank, percentile, percentiles
 
 
 def _reference(values: list[int], pct: float) -> int:
@@ -35,6 +35,15 @@ def test_wide_range_with_outlier_is_exact() -> None:
 def test_matches_sorting(values: list[int], pct: float) -> None:
     """For any integers, the answer equals the nearest-rank value of the sorted list."""
     assert percentile(array("q", values), pct) == _reference(values, pct)
+
+
+def test_values_over_several_sorted_pieces_are_exact() -> None:
+    """200,001 values (four pieces of 65,536), duplicates and negatives among them: every asked rank exact."""
+    rng = random.Random(11)
+    values = [rng.randrange(-1_000, 1_000_000) for _ in range(200_000)] + [rng.choice([0, 5, 5, 5])]
+    pcts = [0.001, 1, 25, 50, 75, 99, 99.999, 100]
+    assert percentiles(array("q", values), pcts) == [_reference(values, p) for p in pcts]
+    assert percentiles(array("q"), pcts) == [None] * len(pcts)
 
 
 def test_rank_bounds() -> None:
