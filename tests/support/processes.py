@@ -137,6 +137,16 @@ def wait_worker_ready(proc: Proc, timeout: float = 30.0) -> None:
     )
     if not proc.alive:
         raise RuntimeError(f"worker exited early:\n{proc.log()[-3000:]}")
+    # Another worker already consuming the queue may have run that ping; only this process's own
+    # "<hostname> ready." line says that it consumes too (tests that race two workers need both).
+    wait_for(
+        lambda: " ready." in proc.log() or not proc.alive,
+        timeout=timeout,
+        what="worker to say it is ready",
+        log=proc.log_path,
+    )
+    if not proc.alive:
+        raise RuntimeError(f"worker exited early:\n{proc.log()[-3000:]}")
 
 
 def start_beat(tmp: Path, env: dict[str, str] | None = None) -> Proc:
