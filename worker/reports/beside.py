@@ -200,6 +200,9 @@ def _child() -> None:
             settings, statement_timeout_ms=0, lock_timeout_ms=10000)) as conn:  # fmt: skip
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(request["snapshot"])))
+        # Times read in UTC: the ledger check hands them to orjson as they are (stored_hash_matches),
+        # and a server whose default zone is another would send every event the long way.
+        conn.execute("SET LOCAL TIME ZONE 'UTC'")
         result = check_range(conn, params)
         if request["tail"] is not None:
             _rows(conn, request, request["tail"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +186,25 @@ def test_quick_ts_writes_exactly_what_format_ts_writes(value: datetime) -> None:
 def test_quick_ts_refuses_a_naive_time() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         quick_ts(datetime(2026, 1, 1, 12, 0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    evidence=st.dictionaries(st.text(alphabet="abcxyz_", max_size=8), st.text(alphabet="0123456789 abc", max_size=20)),
+    occurred=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    station=st.none() | st.uuids(),
+)
+def test_the_fast_path_writes_the_canonical_bytes_for_an_ordinary_row(
+    evidence: dict[str, str], occurred: datetime, station: uuid.UUID | None
+) -> None:
+    """What makes the fast path fast: for a row read in UTC with ASCII evidence, orjson's bytes ARE the
+    definition's (no second hashing), times included, handed to orjson as datetimes."""
+    from compliance.consent_hash import _QUICK, _document
+
+    occurred = occurred.replace(microsecond=occurred.microsecond or 1)
+    event = HashInput(uuid.uuid4(), bytes(range(32)), station, "opt_out", "all", "sms_keyword", evidence,
+                      occurred, occurred + timedelta(seconds=1), "key", bytes(32))  # fmt: skip
+    row = _Row(event.id, station, "opt_out", "all", "sms_keyword", evidence, event.occurred_at, event.recorded_at,
+               "key")  # fmt: skip
+    quick = orjson.dumps(_document(row, event.phone_index, event.prev_hash, evidence, quick=True), option=_QUICK)
+    assert quick == canonical_bytes(event)
