@@ -33,9 +33,8 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from compliance.business_days import business_days_between
 from compliance.consent_rules import (
@@ -105,8 +104,10 @@ class NoConfirmation(enum.StrEnum):
     MISSING = "missing"  # due and not sent: a violation
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEvent:
+# Named tuples, not frozen dataclasses: a report builds several of these per revocation (a
+# million-event ledger, about two million), and a frozen dataclass's __init__ (one
+# object.__setattr__ per field) costs four times a tuple's; they stay immutable either way.
+class LedgerEvent(NamedTuple):
     """One compliance.consent_events row as the report reads it (the fields ``ledger verify`` hashes)."""
 
     seq: int
@@ -123,8 +124,7 @@ class LedgerEvent:
     hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Outbound:
+class Outbound(NamedTuple):
     """One core.outbound_messages row to the number: its gate decision and what the provider said."""
 
     id: uuid.UUID
@@ -138,8 +138,7 @@ class Outbound:
     in_reply_to_event_id: uuid.UUID | None
 
 
-@dataclass(frozen=True, slots=True)
-class Detection:
+class Detection(NamedTuple):
     method: str
     classifier_version: str
     matched_rule: str
@@ -219,8 +218,7 @@ def received_station(
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
+class Standing(NamedTuple):
     """The number's consent around one revocation, by replaying its ledger."""
 
     # Already opted out (for the revocation's purpose) before it, or it moved nothing:
@@ -290,8 +288,7 @@ def honour(event: LedgerEvent, timezone: str) -> tuple[timedelta, int]:
     return event.recorded_at - event.occurred_at, business_days_between(event.occurred_at, event.recorded_at, timezone)
 
 
-@dataclass(frozen=True, slots=True)
-class Confirmation:
+class Confirmation(NamedTuple):
     row: Outbound | None  # the first sent one, else the first queued one
     sent_count: int
     latency: timedelta | None
