@@ -141,12 +141,18 @@ def _canonical_json(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
+def _quick_time(value: datetime) -> datetime | str:
+    """A time as orjson can be handed it: as it is, unless on a whole second, which orjson
+    writes without the fraction the format has (provider timestamps often are: Twilio's)."""
+    return value if value.microsecond else quick_ts(value)
+
+
 def _document(
     row: HashedRow, phone_index: bytes, prev_hash: bytes | None, evidence: Mapping[str, Any], *, quick: bool
 ) -> dict[str, Any]:
     """The hashed fields as one document. ``quick``: for orjson, which writes a UUID as str()
     does and a UTC time as the format does (given OPT_UTC_Z), so both are handed over as they
-    are; otherwise every value as the definition writes it."""
+    are (times on a whole second excepted); otherwise every value as the definition writes it."""
     station = row.station_id
     return {
         "v": HASH_VERSION,
@@ -157,8 +163,8 @@ def _document(
         "purpose": row.purpose,
         "source": row.source,
         "evidence": evidence,
-        "occurred_at": row.occurred_at if quick else format_ts(row.occurred_at),
-        "recorded_at": row.recorded_at if quick else format_ts(row.recorded_at),
+        "occurred_at": _quick_time(row.occurred_at) if quick else format_ts(row.occurred_at),
+        "recorded_at": _quick_time(row.recorded_at) if quick else format_ts(row.recorded_at),
         "idempotency_key": row.idempotency_key,
         "prev_hash": prev_hash.hex() if prev_hash is not None else None,
     }
@@ -193,8 +199,8 @@ class HashedRow(Protocol):
 
 
 # OPT_UTC_Z: a time with a zero UTC offset ends in Z, as the format's do. orjson writes a time
-# with another offset ("+02:00"), or one on a whole second (no fraction), otherwise than the
-# format does; its hash then differs and the row takes the long way below.
+# with another offset ("+02:00") otherwise than the format does; its hash then differs and the
+# row takes the long way below.
 _QUICK = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
 
 
@@ -205,8 +211,7 @@ def stored_hash_matches(row: HashedRow, phone_index: bytes, prev_hash: bytes | N
     report re-hashes a million events. orjson writes the canonical form's bytes for nearly
     every stored row (sorted keys, no whitespace, UUIDs and UTC times as the format has
     them), in a tenth of json's time. Where it writes something else (non-ASCII text, which
-    the format escapes; an integer past 64 bits; a time read in a zone other than UTC, or
-    one whose fraction is zero), the hash
+    the format escapes; an integer past 64 bits; a time read in a zone other than UTC), the hash
     differs and the row is hashed again the defined way, so the answer never rests on
     orjson. And a match cannot be wrong: bytes that hash to the stored value are the
     canonical bytes that were hashed, and JSON text determines the value it encodes.

@@ -198,12 +198,11 @@ def test_the_fast_path_writes_the_canonical_bytes_for_an_ordinary_row(
     evidence: dict[str, str], occurred: datetime, station: uuid.UUID | None
 ) -> None:
     """What makes the fast path fast: for a row read in UTC with ASCII evidence, orjson's bytes ARE the
-    definition's (no second hashing), times included, handed to orjson as datetimes."""
+    definition's (no second hashing), times included, on a whole second too (provider timestamps)."""
     from compliance.consent_hash import _QUICK, _document
 
-    occurred = occurred.replace(microsecond=occurred.microsecond or 1)
     event = HashInput(uuid.uuid4(), bytes(range(32)), station, "opt_out", "all", "sms_keyword", evidence,
-                      occurred, occurred + timedelta(seconds=1), "key", bytes(32))  # fmt: skip
+                      occurred, occurred.replace(microsecond=0), "key", bytes(32))  # fmt: skip
     row = _Row(event.id, station, "opt_out", "all", "sms_keyword", evidence, event.occurred_at, event.recorded_at,
                "key")  # fmt: skip
     quick = orjson.dumps(_document(row, event.phone_index, event.prev_hash, evidence, quick=True), option=_QUICK)
